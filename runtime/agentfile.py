@@ -18,11 +18,20 @@ import difflib
 import hashlib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import frontmatter
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from runtime.catalog import DEFAULT_MODEL, RETIRED
 from runtime.errors import AgentFileError, Problem
@@ -165,7 +174,20 @@ class WebhookTrigger(_Strict):
         return self
 
 
-Trigger = ScheduleTrigger | WebhookTrigger
+def _trigger_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "@schedule" if "schedule" in value else "@webhook" if "webhook" in value else None
+    return "@schedule" if isinstance(value, ScheduleTrigger) else "@webhook"
+
+
+Trigger = Annotated[
+    Annotated[ScheduleTrigger, Tag("@schedule")] | Annotated[WebhookTrigger, Tag("@webhook")],
+    Discriminator(
+        _trigger_kind,
+        custom_error_type="trigger_kind",
+        custom_error_message="each trigger needs 'schedule: \"CRON\"' or 'webhook: /path'",
+    ),
+]
 
 
 class AgentSpec(_Strict):
@@ -199,21 +221,6 @@ class AgentSpec(_Strict):
             raise ValueError(f"model '{v}' is retired; use e.g. '{DEFAULT_MODEL}'")
         return v
 
-    @field_validator("triggers", mode="before")
-    @classmethod
-    def _triggers(cls, v: Any) -> Any:
-        if not isinstance(v, list):
-            return v
-        out: list[Any] = []
-        for item in v:
-            if isinstance(item, dict) and "schedule" in item:
-                out.append(ScheduleTrigger.model_validate(item))
-            elif isinstance(item, dict) and "webhook" in item:
-                out.append(WebhookTrigger.model_validate(item))
-            else:
-                raise ValueError("each trigger needs 'schedule: \"CRON\"' or 'webhook: /path'")
-        return out
-
     @field_validator("sources")
     @classmethod
     def _source_names(cls, v: dict[str, SourceSpec]) -> dict[str, SourceSpec]:
@@ -246,7 +253,7 @@ def parse_agent(text: str, path: str = "<agent>") -> AgentSpec:
     unknown = [k for k in meta if k not in FRONTMATTER_FIELDS]
     problems = [_unknown_field(path, k, lines) for k in unknown]
     if not body.strip():
-        problems.append(Problem(path, body_line, "the body (the system prompt) is empty"))
+        problems.append(Problem(path, body_line + 1, "the body (the system prompt) is empty"))
     try:
         body = _expand_includes(body, Path(path), body_line)
     except AgentFileError as exc:
@@ -272,13 +279,13 @@ def _split(text: str, path: str) -> tuple[dict[str, Any], dict[tuple[Any, ...], 
     except ValueError:
         problem = Problem(path, 1, "the frontmatter has no closing '---' line")
         raise AgentFileError([problem]) from None
-    body_line = fm.count("\n") + 3
+    body_line = fm.count("\n") + 1
     try:
         node = yaml.compose(fm, Loader=yaml.SafeLoader)
         meta = yaml.safe_load(fm)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else None
+        line = mark.line + 1 if mark is not None else None
         what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise AgentFileError([Problem(path, line, f"YAML syntax error: {what}")]) from None
     if meta is None:
@@ -291,14 +298,14 @@ def _split(text: str, path: str) -> tuple[dict[str, Any], dict[tuple[Any, ...], 
 
 
 def _index(node: yaml.Node | None, at: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
-    """Map each key path to its 1-based line in the file (frontmatter starts at line 2)."""
+    """Map each key path to its 1-based line (the frontmatter text starts on line 1)."""
     if node is None:
         return
-    out.setdefault(at, node.start_mark.line + 2)
+    out.setdefault(at, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             here = (*at, key.value)
-            out[here] = key.start_mark.line + 2
+            out[here] = key.start_mark.line + 1
             _index(value, here, out)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
@@ -321,13 +328,13 @@ def _unknown_field(path: str, key: str, lines: dict[tuple[Any, ...], int]) -> Pr
 def _problems(path: str, exc: ValidationError, lines: dict[tuple[Any, ...], int]) -> list[Problem]:
     out = []
     for err in exc.errors():
-        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and "[" in x))
+        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x[:1] in "@["))
         field = ".".join(str(x) for x in loc) or None
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             parent = tuple(loc[:-1])
             msg = f"unknown field (allowed here: {_allowed_at(parent)})"
-        elif "input" in err and err["type"] not in ("missing",):
+        elif "input" in err and err["type"] != "missing" and "found" not in msg:
             found = repr(err["input"])
             found = found if len(found) < 60 else found[:57] + "..."
             msg = f"{msg}; found {found}"
