@@ -8,7 +8,7 @@ Run-ending conditions are small exceptions carrying the final status.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import anyio
@@ -81,7 +81,7 @@ async def run_loop(
     try:
         while True:
             _check_limits(result, limits, clock.monotonic() - started)
-            request = ModelRequest(**{**base.__dict__, "messages": list(messages)})
+            request = replace(base, messages=list(messages))
             t0 = clock.monotonic()
             response = await model.complete(request, on_text=observer.text_delta)
             _account(result, response)
@@ -125,7 +125,10 @@ def _check_limits(result: LoopResult, limits: Limits, elapsed: float) -> None:
         raise StopRun("limit", "max_turns", f"Turn limit of {limits.max_turns} reached.")
     if limits.budget_usd is not None and result.cost_usd >= limits.budget_usd:
         raise StopRun("limit", "budget_usd", f"Budget of ${limits.budget_usd:.2f} reached.")
-    if limits.budget_tokens is not None and result.usage.total >= limits.budget_tokens:
+    if (
+        limits.budget_tokens is not None
+        and result.usage.input + result.usage.output >= limits.budget_tokens
+    ):
         raise StopRun("limit", "budget_tokens", f"Token budget of {limits.budget_tokens} reached.")
     if elapsed >= limits.timeout_s:
         raise StopRun("limit", "timeout", f"Time limit of {limits.timeout_s:.0f} s reached.")

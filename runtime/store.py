@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-
-def _m001_initial(db: sqlite3.Connection) -> None:
-    db.executescript(
-        """
+M001_INITIAL = """
         CREATE TABLE runs (
             id TEXT PRIMARY KEY, agent TEXT NOT NULL, trigger TEXT NOT NULL,
             prompt TEXT, status TEXT NOT NULL, stop_reason TEXT,
@@ -47,13 +44,9 @@ def _m001_initial(db: sqlite3.Connection) -> None:
         CREATE TABLE deliveries (
             key TEXT PRIMARY KEY, received_at TEXT NOT NULL
         );
-        """
-    )
+"""
 
-
-MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = [
-    ("m001_initial", _m001_initial),
-]
+MIGRATIONS: list[tuple[str, str]] = [("m001_initial", M001_INITIAL)]
 
 
 @dataclass(frozen=True)
@@ -92,11 +85,11 @@ class RunStore:
     def _migrate(self) -> None:
         self._db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY)")
         done = {r[0] for r in self._db.execute("SELECT name FROM _migrations")}
-        for name, fn in MIGRATIONS:
-            if name not in done:
-                with self._tx():
-                    fn(self._db)
-                    self._db.execute("INSERT INTO _migrations VALUES (?)", (name,))
+        for name, sql in MIGRATIONS:
+            if name not in done:  # one transaction per migration, recorded with it
+                self._db.executescript(
+                    f"BEGIN; {sql}; INSERT INTO _migrations VALUES ('{name}'); COMMIT;"
+                )
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
