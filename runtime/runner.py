@@ -43,9 +43,10 @@ async def run_from_cli(request: RunRequest) -> dict[str, Any]:
         spec = spec.model_copy(update={"model": request.model})
     clock, err = SystemClock(), stderr()
     store = RunStore(request.db_path)
+    model = ClaudeModel(clock=clock, notice=lambda m: err.print(f"[yellow]note[/] {m}"))
     try:
         deps = RunDeps(
-            model=ClaudeModel(clock=clock, notice=lambda m: err.print(f"[yellow]note[/] {m}")),
+            model=model,
             store=store,
             clock=clock,
             observers=[ConsoleObserver(err, quiet=request.quiet)],
@@ -54,6 +55,7 @@ async def run_from_cli(request: RunRequest) -> dict[str, Any]:
         )
         return await execute(spec, request.prompt, deps, transcript=request.transcript_path)
     finally:
+        await model.aclose()
         store.close()
 
 

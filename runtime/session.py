@@ -130,7 +130,9 @@ class AgentSession:
             http = HttpTool(sources, clock=d.clock, transport=d.http_transport)
             tools.insert(0, await self._stack.enter_async_context(http))
         if servers:
-            pool = McpPool(servers, extra_destructive=self.spec.destructive, warn=d.warn)
+            pool = McpPool(
+                servers, extra_destructive=self.spec.destructive, warn=d.warn, clock=d.clock
+            )
             await self._stack.enter_async_context(pool)
             tools.extend(pool.tools)
             self.servers = pool.summary()

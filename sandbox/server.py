@@ -14,8 +14,15 @@ class ServedApp:
     """`with ServedApp(app) as s: httpx.get(s.url + "/...")`: uvicorn on 127.0.0.1."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        # A short graceful shutdown: open SSE/GET streams (MCP) would otherwise hold it.
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+            timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
