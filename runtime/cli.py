@@ -13,6 +13,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from runtime.cli_chat import build_chat
+from runtime.cli_ops import build_runs, build_serve
+from runtime.cli_sandbox import build_sandbox
+
 Handler = Callable[[argparse.Namespace], int]
 
 EPILOG = """\
@@ -21,6 +25,8 @@ examples:
   agents check agents/*.md                     validate agent files
   agents run woocommerce-brevo-sync "sync last week's customers" --json
   agents sandbox --customers 200               local WooCommerce + Brevo for development
+  agents serve agents --port 8787              cron + webhook triggers of every agent
+  agents runs --agent woocommerce-brevo-sync   run history
 
 AGENT is a path to an agent file or the name of one in ./agents.
 Environment: ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, AGENTS_DB, AGENTS_DEBUG=1, NO_COLOR.
@@ -94,6 +100,56 @@ def _build_run(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=_cmd_run)
 
 
+def _build_demo(p: argparse.ArgumentParser) -> None:
+    p.epilog = (
+        "Starts the WooCommerce and Brevo sandboxes in-process on 127.0.0.1 and runs the\n"
+        "flagship agent on: \"sync last week's customers and add the new ones to the\n"
+        'Welcome Series list". With ANTHROPIC_API_KEY set it uses Claude live; without,\n'
+        "it replays the bundled scripted transcript and says so."
+    )
+    p.set_defaults(handler=_cmd_demo)
+
+
+def _build_replay(p: argparse.ArgumentParser) -> None:
+    p.epilog = (
+        "Default: model answers come from the transcript (through the real SDK), tools run\n"
+        "for real against the sandbox its header names, and every step is compared.\n"
+        "Exit 0 when every step matches, 1 on divergence (the first one is reported)."
+    )
+    p.add_argument("transcripts", nargs="+", metavar="TRANSCRIPT", help="JSONL transcripts")
+    p.add_argument("--offline", action="store_true", help="answer tools from the transcript too")
+    p.add_argument(
+        "--update", action="store_true", help="rewrite the transcript after an intended change"
+    )
+    p.set_defaults(handler=_cmd_replay)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import anyio
+
+    from runtime.console import stderr, stdout
+    from runtime.demo import demo
+
+    return anyio.run(demo, stdout(), stderr())
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    import anyio
+
+    from runtime.console import print_replay
+    from runtime.replay import replay
+
+    async def one(path: str) -> Any:
+        return await replay(path, offline=args.offline, update=args.update)
+
+    failed = 0
+    for path in args.transcripts:
+        report = anyio.run(one, path)
+        print_replay(report, updated=args.update)
+        failed += not report.ok
+    return 1 if failed else 0
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from runtime.check import check_agent
     from runtime.console import print_check
@@ -152,8 +208,14 @@ def _db_path(given: str | None) -> str:
 
 
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], str]] = {
-    "check": (_build_check, "validate agent files (clear errors with file:line)"),
+    "demo": (_build_demo, "run the flagship agent against in-process sandboxes"),
     "run": (_build_run, "one headless run of an agent"),
+    "chat": (build_chat, "chat with an agent in the terminal (tool calls live, /help)"),
+    "replay": (_build_replay, "replay transcripts as regression tests"),
+    "check": (_build_check, "validate agent files (clear errors with file:line)"),
+    "serve": (build_serve, "cron and webhook triggers of every agent in a folder; GET /healthz"),
+    "runs": (build_runs, "run history ('agents runs show RUN_ID' for one run)"),
+    "sandbox": (build_sandbox, "run the sandboxes on 127.0.0.1 and print their URLs and keys"),
 }
 
 

@@ -119,3 +119,14 @@ class ConsoleObserver:
         mark = "[red]✗ error[/]" if result.is_error else "[green]✓ ok[/]"
         size = len(result.content)
         self.console.print(f"  {mark} {escape(name)} ({duration_s:.2f}s, {size} chars)")
+
+
+def print_replay(report: Any, *, updated: bool) -> None:
+    """One line per transcript, and the first divergence in full."""
+    out = stdout()
+    if report.ok:
+        verb = "updated" if updated else "ok"
+        out.print(f"[green]✓ {verb}[/] {escape(report.path)} ({report.mode}, {report.steps} steps)")
+        return
+    out.print(f"[red]✗ diverged[/] {escape(report.path)} ({report.mode})")
+    out.print(escape(str(report.divergences[0])), soft_wrap=True)

@@ -50,7 +50,9 @@ class RateLimiter:
 
     def _delay(self, now: float) -> float:
         """Seconds to wait before the next admission may happen (0 when it may now)."""
-        while self._admitted and self._admitted[0] <= now - self.window_s:
+        # The same expression as the wait below: float rounding can never make an entry
+        # both "still in the window" and "expired" (which once admitted one too many).
+        while self._admitted and self._admitted[0] + self.window_s <= now:
             self._admitted.popleft()
         wait = self._blocked_until - now
         if len(self._admitted) >= self.limit.requests:

@@ -82,7 +82,8 @@ class AgentSession:
             tools = self.deps.tool_wrapper(tools)
         allow, confirm = self.spec.allow_destructive, self.deps.confirm
         self.tools = apply_policies(tools, self.secrets, allow, confirm)
-        self.tool_hashes["builtin"] = _hash([_schema(t) for t in tools if "__" not in t.name])
+        builtin = [_schema(t) for t in tools if "__" not in t.name]
+        self.tool_hashes["builtin"] = _hash(self.redacted(builtin))  # port-independent
         self._base = ModelRequest(
             model=self.spec.model,
             system=self.spec.system_prompt,
@@ -101,6 +102,7 @@ class AgentSession:
         tb: TracebackType | None,
     ) -> None:
         # The transcript stays open for the summary: `finish()` writes it and closes.
+        # Not shielded: the MCP pool's task group must exit in the scope it was entered in.
         await self._stack.aclose()
 
     def finish(self, summary: dict[str, Any]) -> None:
@@ -127,8 +129,16 @@ class AgentSession:
             SetCursorTool(d.store, self.spec.name, self.stage, d.clock),
         ]
         if sources:
+            from runtime.tools.sync import SyncTool
+
             http = HttpTool(sources, clock=d.clock, transport=d.http_transport)
             tools.insert(0, await self._stack.enter_async_context(http))
+            # The sink sees the final, policy-wrapped tools (MCP ones included) when called.
+            bars = (getattr(o, "sync_progress", None) for o in d.observers)
+            sync = SyncTool(http, lambda: self.tools, d.store, self.stage, self.spec.name,
+                            self.run_id, d.clock, next((b for b in bars if b), None),
+                            sources=list(sources))  # fmt: skip
+            tools.insert(1, sync)
         if servers:
             pool = McpPool(
                 servers, extra_destructive=self.spec.destructive, warn=d.warn, clock=d.clock
@@ -150,6 +160,7 @@ class AgentSession:
             "trigger": self.trigger,
             "tools": self.tool_hashes,
             "sandbox": self.deps.sandbox,
+            "cursors": self.deps.store.cursors(self.spec.name),
         }
 
     async def ask(self, prompt: str) -> LoopResult:
@@ -181,6 +192,10 @@ class AgentSession:
             result.errors.append(f"Cursor of {streams} was moved by another run; not committed.")
             return False
         return True
+
+    def tool_schemas(self) -> list[dict[str, Any]]:
+        """The tool list as the model sees it."""
+        return [_schema(t) for t in self.tools.values()]
 
     def redacted(self, value: Any) -> Any:
         """`value` with this session's secrets and variables replaced by placeholders."""

@@ -46,7 +46,17 @@ M001_INITIAL = """
         );
 """
 
-MIGRATIONS: list[tuple[str, str]] = [("m001_initial", M001_INITIAL)]
+M002_TRIGGER_FIRES = """
+        CREATE TABLE trigger_fires (
+            key TEXT PRIMARY KEY, agent TEXT NOT NULL, last_tick TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+"""
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("m001_initial", M001_INITIAL),
+    ("m002_trigger_fires", M002_TRIGGER_FIRES),
+]
 
 
 @dataclass(frozen=True)
@@ -252,6 +262,21 @@ class RunStore:
                 "INSERT OR IGNORE INTO deliveries VALUES (?, ?)", (key, at.isoformat())
             )
             return cur.rowcount == 0
+
+    # -- cron triggers --------------------------------------------------------
+    def last_fire(self, key: str) -> datetime | None:
+        """The last tick handled for the cron trigger `key` (fired or skipped)."""
+        row = self._db.execute("SELECT last_tick FROM trigger_fires WHERE key=?", (key,)).fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
+
+    def record_fire(self, key: str, agent: str, tick: datetime, at: datetime) -> None:
+        """Remember `tick` as the last tick handled for the cron trigger `key`."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO trigger_fires VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
+                " last_tick=excluded.last_tick, updated_at=excluded.updated_at",
+                (key, agent, tick.isoformat(), at.isoformat()),
+            )
 
 
 def _run(row: sqlite3.Row) -> RunRecord:

@@ -2,7 +2,11 @@
 
     {"type": "header", "format": 1, "source": "recorded"|"scripted", "agent": ..., ...}
     {"type": "user", "content": "..."}
-    {"type": "model_request", "body": {...}}            the Messages API body as sent
+    {"type": "model_request", "body": {...}, "prefix": N}  the Messages API body as sent;
+                                                       its first N messages are those of
+                                                       the previous request (not repeated),
+                                                       and keys listed in "same" (system,
+                                                       tools) are the previous request's
     {"type": "model_response", "body": {...}, ...}     the final message, wire format
     {"type": "tool_call", "id": ..., "name": ..., "input": {...}}
     {"type": "tool_result", "id": ..., "name": ..., "content": "...", "is_error": false}
@@ -27,6 +31,7 @@ from runtime.model import ModelResponse
 from runtime.tools import ToolResult
 
 FORMAT = 1
+FIXED = ("system", "tools")  # request keys that rarely change within a session
 KINDS = {"header", "user", "model_request", "model_response", "tool_call", "tool_result", "summary"}
 
 
@@ -63,12 +68,15 @@ class TranscriptWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._secrets = secrets
         self._file: IO[str] | None = self.path.open("w", encoding="utf-8")
+        self._last_messages: list[Any] = []
+        self._last_fixed: dict[str, Any] = {}
         self._write({"type": "header", "format": FORMAT, **header})
 
     def _write(self, event: dict[str, Any]) -> None:
         if self._file is None:
             return
-        line = json.dumps(redact(event, self._secrets), ensure_ascii=False, sort_keys=True)
+        # Key order is kept: tool inputs replay exactly as the model wrote them.
+        line = json.dumps(redact(event, self._secrets), ensure_ascii=False)
         self._file.write(line + "\n")
         self._file.flush()
 
@@ -77,7 +85,19 @@ class TranscriptWriter:
         self._write({"type": "user", "content": content})
 
     def model_turn(self, response: ModelResponse, duration_s: float) -> None:
-        self._write({"type": "model_request", "body": response.raw_request})
+        body = dict(response.raw_request)
+        messages = list(body.get("messages", []))
+        prefix = len(self._last_messages)
+        if messages[:prefix] != self._last_messages:  # a new conversation (chat /clear)
+            prefix = 0
+        self._last_messages = messages
+        body["messages"] = messages[prefix:]  # keeps transcripts linear, not quadratic
+        same = [k for k in FIXED if k in body and self._last_fixed.get(k) == body[k]]
+        self._last_fixed = {k: body[k] for k in FIXED if k in body}
+        for k in same:
+            del body[k]
+        event = {"type": "model_request", "body": body, "prefix": prefix}
+        self._write(event | ({"same": same} if same else {}))
         self._write(
             {
                 "type": "model_response",
@@ -137,6 +157,7 @@ def load_transcript(path: str | Path) -> Transcript:
     except (OSError, UnicodeDecodeError) as exc:
         raise TranscriptError(f"Cannot read transcript '{p}': {exc}") from None
     events = [_parse_line(p, n, line) for n, line in enumerate(lines, 1) if line.strip()]
+    _expand_prefixes(p, events)
     if not events or events[0]["type"] != "header":
         raise TranscriptError(f"{p}:1: the first line must be the header")
     header = events[0]
@@ -145,6 +166,26 @@ def load_transcript(path: str | Path) -> Transcript:
     if header.get("source") not in ("recorded", "scripted"):
         raise TranscriptError(f"{p}:1: 'source' must be 'recorded' or 'scripted'")
     return Transcript(str(p), header, events[1:])
+
+
+def _expand_prefixes(p: Path, events: list[dict[str, Any]]) -> None:
+    """Give every model_request its whole message list back."""
+    previous: list[Any] = []
+    fixed: dict[str, Any] = {}
+    for e in events:
+        if e["type"] != "model_request":
+            continue
+        body, prefix, same = e.get("body"), e.get("prefix", 0), e.get("same", [])
+        if not isinstance(body, dict) or not isinstance(prefix, int) or prefix > len(previous):
+            raise TranscriptError(f"{p}:{e['_line']}: malformed model_request")
+        if not isinstance(same, list) or any(k not in fixed for k in same):
+            raise TranscriptError(f"{p}:{e['_line']}: 'same' names keys no request had")
+        body.update({k: fixed[k] for k in same})
+        fixed = {k: body[k] for k in FIXED if k in body}
+        messages = body.get("messages", [])
+        if not isinstance(messages, list):
+            raise TranscriptError(f"{p}:{e['_line']}: 'messages' must be a list")
+        body["messages"] = previous = previous[:prefix] + messages
 
 
 def _parse_line(p: Path, n: int, line: str) -> dict[str, Any]:

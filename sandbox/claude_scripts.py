@@ -124,9 +124,13 @@ class WooSyncScript(ScriptBase):
     def read_customers(self) -> Generator[Message, dict[str, Any], list[dict[str, Any]] | None]:
         """Page 1, then every other page at once; None when the store failed."""
         params = {"per_page": 100, "page": 1, "orderby": "id", "order": "asc", "_fields": FIELDS}
-        yield self.call([("http_request", _get("wc/v2/customers", params))])
-        ((first, err),) = self.results()
-        if err or not _ok(first):
+        first: Any = None
+        for _attempt in range(2):  # a failed page is asked for once more
+            yield self.call([("http_request", _get("wc/v2/customers", params))])
+            ((first, err),) = self.results()
+            if not err and _ok(first):
+                break
+        if not _ok(first):
             return None
         pages = int(first["headers"].get("x-wp-totalpages", 1))
         rows = list(first["body"])
@@ -313,3 +317,37 @@ def _tally(res: Any, c: dict[str, Any], created: list[str], updated: int) -> tup
     if isinstance(res, dict) and res.get("updated"):
         return created, updated + 1
     return [*created, c["email"]], updated
+
+
+class ChatScript(WooSyncScript):
+    """A chat: answers questions about the store and Brevo, and syncs when asked."""
+
+    def flow(self) -> Flow:
+        while True:
+            text = latest_user_text(self.request).lower()
+            if "sync" in text:
+                yield from super().flow()
+            elif "how many" in text:
+                params = {"per_page": 1, "_fields": "id"}
+                yield self.call([("http_request", _get("wc/v3/customers", params))])
+                ((page, _),) = self.results()
+                total = page["headers"].get("x-wp-total", "?") if isinstance(page, dict) else "?"
+                yield reply(f"The store has {total} customers.")
+            elif "list" in text:
+                yield from self.describe_list()
+            else:
+                yield reply("I can sync customers, count them, or show the Welcome Series list.")
+
+    def describe_list(self) -> Flow:
+        """Who is in the welcome list."""
+        yield self.call([("get_lists", {"limit": 50})])
+        ((lists, _),) = self.results()
+        found = [x for x in (lists or {}).get("lists", []) if x.get("name") == self.list_name]
+        if not found:
+            yield reply(f"There is no '{self.list_name}' list yet.")
+            return
+        args = {"listId": found[0]["id"], "limit": 500}
+        yield self.call([("get_contacts_from_list", args)])
+        ((members, _),) = self.results()
+        emails = sorted(c["email"] for c in (members or {}).get("contacts", []))
+        yield reply(f"'{self.list_name}' has {len(emails)} contacts: {', '.join(emails[:5])}...")

@@ -26,6 +26,7 @@ def local_and_gmt(when: datetime, tz: ZoneInfo) -> tuple[str, str]:
 
 
 def set_dates(record: Record, name: str, when: datetime | None, tz: ZoneInfo) -> None:
+    """Set date_{name} and date_{name}_gmt (both None when `when` is)."""
     local, gmt = local_and_gmt(when, tz) if when else (None, None)
     record[f"date_{name}"], record[f"date_{name}_gmt"] = local, gmt
 
@@ -41,15 +42,18 @@ def spread(rng: random.Random, anchor: datetime, n: int, lo: float, hi: float) -
 
 
 def before(anchor: datetime, when: datetime) -> datetime:
+    """`when`, but at least a second before `anchor`."""
     return min(when, anchor - timedelta(seconds=1))
 
 
 def ascii_fold(text: str) -> str:
+    """Lowercase ASCII letters and digits of `text` (accents folded, the rest dropped)."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]", "", folded.lower())
 
 
 def address(rng: random.Random, country: str | None) -> dict[str, str]:
+    """A street address, in `country` when the pools have one there."""
     places = [p for p in pools.PLACES if p[0] == country] or list(pools.PLACES)
     country, city, postcode, state = rng.choice(places)
     street = f"{rng.randint(1, 120)} {rng.choice(pools.STREETS)}"
@@ -82,6 +86,7 @@ def make_person(rng: random.Random, number: int, edge: dict[str, Any], domain: s
 
 
 def billing_of(person: Record) -> Record:
+    """The v3 billing address of a person."""
     keys = ("first_name", "last_name", "company", "address_1", "address_2", "city", "state")
     billing = {k: person[k] for k in keys}
     billing |= {"postcode": person["postcode"], "country": person["country"]}
@@ -89,5 +94,6 @@ def billing_of(person: Record) -> Record:
 
 
 def shipping_of(person: Record) -> Record:
+    """The v3 shipping address of a person."""
     # The reference's v3 shipping address carries neither email nor phone.
     return {k: v for k, v in billing_of(person).items() if k not in ("email", "phone")}

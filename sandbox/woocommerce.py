@@ -32,15 +32,14 @@ import hashlib
 import itertools
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio.to_thread
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from sandbox import woo_webhooks as webhooks
@@ -57,9 +56,10 @@ from sandbox.faults import (
     send_canned,
     serve,
 )
+from sandbox.woo_admin import admin_routes
 from sandbox.woo_auth import ApiKey, Authenticator, new_key
 from sandbox.woo_routes import dispatch, render_item
-from sandbox.woo_store import KINDS, WooStore
+from sandbox.woo_store import WooStore
 
 Record = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -272,73 +272,7 @@ def create_app(sandbox: WooCommerceSandbox) -> Starlette:
         return await dispatch(request, sandbox.store, sandbox.auth)
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    routes = [Route("/wp-json/{rest_route:path}", rest, methods=methods), *_admin_routes(sandbox)]
-    return Starlette(routes=routes)
-
-
-def _admin_routes(sandbox: WooCommerceSandbox) -> list[Route]:
-    async def requests(request: Request) -> Response:
-        rows = [asdict(r) | {"at": r.at.isoformat()} for r in sandbox.requests]
-        return JSONResponse(rows)
-
-    async def faults(request: Request) -> Response:
-        if request.method == "DELETE":
-            sandbox.clear_faults()
-            return JSONResponse({"cleared": True})
-        if request.method == "POST":
-            try:
-                rule = sandbox.faults.add_json(await request.json())
-            except (KeyError, ValueError, TypeError) as exc:
-                return JSONResponse({"error": f"Invalid fault: {exc}"}, 400)
-            return JSONResponse(rule.to_json(), 201)
-        return JSONResponse([r.to_json() for r in sandbox.faults.rules])
-
-    async def change(request: Request) -> Response:
-        kind, rid = request.path_params["kind"], request.path_params["id"]
-        action = request.path_params.get("action", "")
-        if kind not in KINDS:
-            return JSONResponse({"error": f"Unknown kind '{kind}'."}, 404)
-        try:
-            if action == "touch":
-                return JSONResponse(sandbox.touch(kind, rid))
-            if action == "complete" and kind == "orders":
-                return JSONResponse(sandbox.complete_order(rid))
-            if action == "" and kind == "customers":
-                return JSONResponse(sandbox.modify_customer(rid, **await request.json()))
-        except KeyError as exc:
-            return JSONResponse({"error": str(exc.args[0])}, 404)
-        return JSONResponse({"error": f"Unknown action '{action}' for {kind}."}, 404)
-
-    async def reset(request: Request) -> Response:
-        sandbox.reset()
-        return JSONResponse({"reset": True})
-
-    async def webhook(request: Request) -> Response:
-        spec = await request.json()
-
-        def deliver() -> httpx.Response:
-            if request.url.path.endswith("/ping"):
-                return sandbox.send_ping(spec["url"], int(spec["webhook_id"]))
-            return sandbox.send_webhook(
-                spec["url"],
-                spec["topic"],
-                int(spec["resource_id"]),
-                spec["secret"],
-                spec.get("delivery_id"),
-                int(spec.get("webhook_id", 1)),
-            )
-
-        # The receiver may be served by this very event loop: deliver from a thread.
-        answer = await anyio.to_thread.run_sync(deliver)
-        return JSONResponse({"status": answer.status_code, "body": answer.text})
-
-    base = "/__sandbox"
-    return [
-        Route(f"{base}/requests", requests),
-        Route(f"{base}/faults", faults, methods=["GET", "POST", "DELETE"]),
-        Route(f"{base}/reset", reset, methods=["POST"]),
-        Route(f"{base}/webhooks", webhook, methods=["POST"]),
-        Route(f"{base}/ping", webhook, methods=["POST"]),
-        Route(base + "/{kind}/{id:int}", change, methods=["POST"]),
-        Route(base + "/{kind}/{id:int}/{action}", change, methods=["POST"]),
-    ]
+    routes = [Route("/wp-json/{rest_route:path}", rest, methods=methods), *admin_routes()]
+    app = Starlette(routes=routes)
+    app.state.sandbox = sandbox
+    return app

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.fixtures_sandbox"]
+
 STRIPPED = [
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_AUTH_TOKEN",

@@ -28,7 +28,9 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
     s = RunStore(path)
     names = [r[0] for r in s._db.execute("SELECT name FROM _migrations")]
     s.close()
-    assert names == ["m001_initial"]
+    from runtime.store import MIGRATIONS
+
+    assert names == [name for name, _ in MIGRATIONS] and names[0] == "m001_initial"
 
 
 def test_runs_round_trip(store: RunStore) -> None:

@@ -135,6 +135,26 @@ class HttpTool:
         result.meta = {**meta, **result.meta}
         return result
 
+    async def fetch_json(
+        self, source: str, path: str, params: dict[str, Any] | None = None
+    ) -> tuple[int, httpx.Headers, Any]:
+        """GET `path` (or an absolute URL) of `source` for the data plane: (status, headers, body).
+
+        The same NetGuard check, rate limiter, auth and retries as a tool call; the body is
+        parsed JSON (else text) and never cut. Failures raise AgentsError, redacted.
+        """
+        url = path if "://" in path else f"{source}:{path.lstrip('/')}"
+        meta: dict[str, Any] = {"attempts": 0, "url": None}
+        try:
+            req = self._parse({"url": url, "params": params}, "GET")
+            meta["url"] = self._shown(req)
+            response, _ = await self._follow(req, meta)
+        except (AgentsError, httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise AgentsError(self._redact(_explain(exc, meta))) from None
+        if response.extensions.get("capped"):
+            raise AgentsError(f"The body of '{meta['url']}' is over {MAX_READ_BYTES} bytes.")
+        return response.status_code, response.headers, _decode(response)
+
     def _parse(self, arguments: dict[str, Any], method: str) -> _Request:
         """Validate the arguments; credentials the model sent are dropped with a note."""
         if method not in METHODS:

@@ -32,6 +32,7 @@ class CursorStage:
         for stream, (expected, value) in sorted(self.staged.items()):
             if not store.commit_cursor(agent, stream, expected, value, run_id, at):
                 lost.append(stream)
+        self.staged.clear()  # committed (or lost): a later turn stages against the new value
         return lost
 
 

@@ -115,7 +115,7 @@ def test_official_client_oauth_sha256_in_the_query(shop: Shop) -> None:
     params = official_client_params("GET", url, {"per_page": "5"}, read_auth(shop.sandbox),
                                     shop.now(), "nonce-1")  # fmt: skip
     # The official client sends every query parameter twice; PHP keeps the last copy.
-    query = [*params.items(), ("per_page", "5")]
+    query = httpx.QueryParams([*params.items(), ("per_page", "5")])
     response = shop.client.get(url, params=query)
     assert response.status_code == 200, response.text
     assert len(response.json()) == 5

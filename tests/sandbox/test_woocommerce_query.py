@@ -132,6 +132,12 @@ def _links(response: httpx.Response) -> dict[str, str]:
     return out
 
 
+def test_head_carries_the_totals(client: httpx.Client) -> None:
+    response = client.head(f"{V3}/customers", params={"per_page": 50})
+    assert response.status_code == 200 and response.content == b""
+    assert response.headers["X-WP-TotalPages"] == "2"
+
+
 def test_first_and_last_pages_link_one_way(client: httpx.Client) -> None:
     first = client.get(f"{V3}/customers", params={"per_page": 25})
     assert set(_links(first)) == {"next"}

@@ -1,0 +1,135 @@
+"""Reference test 3: a real `agents run` process SIGKILLed at each step, then run again.
+
+The sandboxes are served from this process, so they outlive the killed run. After the
+rerun the Brevo account must equal the one a clean run leaves (BrevoSandbox.snapshot()),
+with every completed order's order_completed event sent exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.store import RunStore
+from tests.test_sync_records import valid
+from tests.reliability.harness import (
+    ANCHOR,
+    canonical,
+    FreshScripts,
+    GatedStack,
+    events_by_order,
+    finish,
+    kill_when_held,
+    path_has,
+    start_run,
+    tool_call,
+)
+
+Arm = Callable[[GatedStack], Any]
+
+
+def completed_orders(stack: GatedStack) -> set[int]:
+    """Completed orders, from the store itself."""
+    return {
+        o["id"]
+        for o in stack.woo.store.all("orders")
+        if o["status"] == "completed" and valid((o["billing"]["email"] or "").strip().lower())
+    }
+
+
+def new_stack() -> GatedStack:
+    scripts = FreshScripts()
+    stack = GatedStack(scripts, customers=60, orders=150, anchor=ANCHOR)
+    stack.claude_script = scripts  # type: ignore[attr-defined]
+    return stack
+
+
+@pytest.fixture(scope="module")
+def clean_state(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The Brevo account after one uninterrupted run."""
+    workdir = tmp_path_factory.mktemp("clean")
+    with new_stack() as stack:
+        summary = finish(start_run(stack, workdir))
+        assert summary["_exit"] == 0 and summary["cursor_committed"], summary["_stderr"]
+        return canonical(stack.brevo.snapshot())
+
+
+def arm_fetch(s: GatedStack) -> Any:
+    s.woo_gate.arm(path_has("/orders", "page=2"))  # orders page 1 written, page 2 in flight
+    return s.woo_gate
+
+
+def arm_upsert(s: GatedStack) -> Any:
+    s.brevo_gate.arm(tool_call("create_contact"), at=7)  # six contacts created, then crash
+    return s.brevo_gate
+
+
+def arm_event(s: GatedStack) -> Any:
+    s.brevo_gate.arm(tool_call("create_event"), at=3, mode="after")  # sent, never confirmed
+    return s.brevo_gate
+
+
+def arm_cursor(s: GatedStack) -> Any:
+    # The model call after the orders sync: every write done, cursors staged, not committed.
+    # Turns: cursor+attributes, create attributes, customers sync, orders sync, final.
+    s.claude_gate.arm(lambda _t, body: len(json.loads(body)["messages"]) == 9)
+    return s.claude_gate
+
+
+STEPS = {"fetch": arm_fetch, "upsert": arm_upsert, "event": arm_event, "cursor": arm_cursor}
+
+
+BUG_LIST = "BUG: contacts created before the crash are 'updated' on rerun, never listed"
+BUG_PENDING = "BUG: events in flight at the crash stay 'pending' and are never sent"
+PARAMS = [
+    pytest.param("fetch"),
+    pytest.param("upsert", marks=pytest.mark.xfail(strict=True, reason=BUG_LIST)),
+    pytest.param("event", marks=pytest.mark.xfail(strict=True, reason=BUG_PENDING)),
+    pytest.param("cursor"),
+]
+
+
+@pytest.mark.parametrize("step", PARAMS)
+def test_sigkill_at_each_step_then_rerun_equals_a_clean_run(
+    step: str, tmp_path: Path, clean_state: dict[str, Any]
+) -> None:
+    """Scenario: crash-{step} | Fault: SIGKILL of `agents run` at {step}, then a rerun | Outcome: Brevo equals a clean run; each order_completed sent once; cursor committed by the rerun only."""
+    with new_stack() as stack:
+        gate = STEPS[step](stack)
+        proc = start_run(stack, tmp_path)
+        kill_when_held(proc, gate)
+        store = RunStore(tmp_path / "agents.db")
+        assert store.cursors("crash-sync") == {}  # the killed run moved no cursor
+        store.close()
+        rerun = finish(start_run(stack, tmp_path))
+        assert rerun["_exit"] == 0 and rerun["cursor_committed"] is True, rerun["_stderr"]
+        counts = events_by_order(stack)
+        assert set(counts.values()) == {1}
+        assert set(counts) == completed_orders(stack)
+        assert canonical(stack.brevo.snapshot()) == clean_state
+        again = finish(start_run(stack, tmp_path))  # and a third run changes nothing
+        assert again["_exit"] == 0 and canonical(stack.brevo.snapshot()) == clean_state
+        assert sum(events_by_order(stack).values()) == len(completed_orders(stack))
+
+
+def test_sigkill_after_an_event_never_sends_it_twice(tmp_path: Path) -> None:
+    """Scenario: crash-event-at-most-once | Fault: SIGKILL after create_event reached Brevo, before the ledger said 'sent' | Outcome: no order_completed twice; every completed order is sent once or left 'pending' and reported by the rerun."""
+    with new_stack() as stack:
+        gate = arm_event(stack)
+        kill_when_held(start_run(stack, tmp_path), gate)
+        rerun = finish(start_run(stack, tmp_path))
+        assert rerun["_exit"] == 0 and rerun["cursor_committed"] is True, rerun["_stderr"]
+        counts = events_by_order(stack)
+        assert set(counts.values()) == {1}
+        store = RunStore(tmp_path / "agents.db")
+        pending = {o for o in completed_orders(stack)
+                   if store.ledger_status("woocommerce", str(o), "order_completed") == "pending"}  # fmt: skip
+        store.close()
+        assert pending and set(counts) | pending == completed_orders(stack)
+        orders_summary = stack.claude_script.scripts[-1].summaries[-1]  # type: ignore[attr-defined]
+        reported = orders_summary["then"]["event 'order_completed'"]["pending from an earlier run"]
+        assert reported == len(pending)  # reported to the model, never silently dropped

@@ -1,0 +1,109 @@
+"""Event then-steps through the event ledger: one order_completed per order, ever."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.store import RunStore
+from tests.test_sync_records import World, summary_of, valid
+
+pytestmark = pytest.mark.anyio
+
+EVENT = "order_completed"
+
+
+def orders_plan() -> dict[str, Any]:
+    """Orders -> a contact per billing email, then order_completed for completed ones."""
+    return {
+        "source": {
+            "source": "woocommerce",
+            "path": "wc/v3/orders",
+            "params": {"per_page": 50, "orderby": "id", "order": "asc", "dates_are_gmt": True},
+        },
+        "map": {"email": {"from": "billing.email", "transform": ["trim", "lower"]}},
+        "dedupe": {"key": None},  # one record per order, not per email
+        "sink": {
+            "tool": "brevo_contacts__create_contact",
+            "arguments": {"email": "$record.email", "updateEnabled": True},
+        },
+        "then": [
+            {
+                "event": EVENT,
+                "tool": "brevo_events__create_event",
+                "arguments": {
+                    "event_name": EVENT,
+                    "identifiers": {"email_id": "$record.email"},
+                    "event_properties": {"order_id": "$source.id", "total": "$source.total"},
+                },
+                "when": "status == 'completed'",
+            }
+        ],
+    }
+
+
+def completed(world: World) -> set[int]:
+    """Completed orders with a usable billing email, from the store itself."""
+    return {
+        o["id"]
+        for o in world.woo.store.all("orders")
+        if o["status"] == "completed" and valid((o["billing"]["email"] or "").strip().lower())
+    }
+
+
+def sent_orders(world: World) -> list[int]:
+    return sorted(e["event_properties"]["order_id"] for e in world.brevo.events())
+
+
+async def test_each_completed_order_sends_one_event_ever(tmp_path: Path) -> None:
+    with World(tmp_path, customers=40, orders=90) as world:
+        expected = completed(world)
+        async with world.bench() as bench:
+            first = summary_of(await bench.sync().call(orders_plan()))
+            second = summary_of(await bench.sync("run-2").call(orders_plan()))
+            processing = next(o["id"] for o in world.woo.store.all("orders")
+                              if o["status"] == "processing" and valid(o["billing"]["email"] or ""))  # fmt: skip
+            world.woo.complete_order(processing)
+            third = summary_of(await bench.sync("run-3").call(orders_plan()))
+        assert first["then"][f"event '{EVENT}'"] == {"sent": len(expected)}
+        assert second["then"][f"event '{EVENT}'"] == {"already sent": len(expected)}
+        assert third["then"][f"event '{EVENT}'"] == {"already sent": len(expected), "sent": 1}
+        assert sent_orders(world) == sorted(expected | {processing})
+        store = RunStore(world.db)
+        assert store.ledger_status("woocommerce", str(processing), EVENT) == "sent"
+        store.close()
+
+
+async def test_pending_events_are_not_resent_and_failed_ones_are(tmp_path: Path) -> None:
+    with World(tmp_path, customers=40, orders=90) as world:
+        pending, failed, *_ = sorted(completed(world))
+        store = RunStore(world.db)
+        now = datetime.now(UTC)
+        store.ledger_mark("woocommerce", str(pending), EVENT, "pending", "crashed-run", now)
+        store.ledger_mark("woocommerce", str(failed), EVENT, "failed", "earlier-run", now)
+        store.close()
+        async with world.bench() as bench:
+            summary = summary_of(await bench.sync().call(orders_plan()))
+        counts = summary["then"][f"event '{EVENT}'"]
+        assert counts == {"pending from an earlier run": 1, "sent": len(completed(world)) - 1}
+        assert pending not in sent_orders(world) and failed in sent_orders(world)
+
+
+async def test_a_refused_event_is_marked_failed_and_keeps_the_cursor(tmp_path: Path) -> None:
+    with World(tmp_path, customers=40, orders=90) as world:
+        plan = orders_plan()
+        plan["then"][0]["arguments"]["event_name"] = "order completed!"  # Brevo refuses it
+        plan["cursor"] = {"stream": "orders", "field": "date_modified_gmt"}
+        async with world.bench() as bench:
+            result = await bench.sync().call(plan)
+        summary = summary_of(result)
+        assert summary["then"][f"event '{EVENT}'"] == {"failed": len(completed(world))}
+        assert summary["cursor_staged"] is None and "failed" in summary["cursor_note"]
+        assert "order completed!" not in str(world.brevo.events())
+        store = RunStore(world.db)
+        first = min(completed(world))
+        assert store.ledger_status("woocommerce", str(first), EVENT) == "failed"
+        store.close()
