@@ -22,11 +22,10 @@ import anyio
 import httpx
 from common import World, bench, emit, median, serve_elsewhere
 
-from sandbox.faults import busiest_window
-
 from runtime.agentfile import RateLimit
 from runtime.tools.sync_plan import SourcePlan
 from runtime.tools.sync_source import PageReader
+from sandbox.faults import busiest_window
 
 PARAMS = {"per_page": 100, "orderby": "id", "order": "asc"}
 

@@ -65,15 +65,22 @@ class Served:
 
 
 @contextmanager
-def serve(customers: int, *, orders: int = 200, brevo_limits: Any = None,
-          woo_limit: tuple[int, float] | None = None) -> Iterator[Served]:  # fmt: skip
-    """Both sandboxes on 127.0.0.1; brevo_limits None = Brevo's general tier, {} = none."""
-    data = generate_store(7, customers=customers, orders=orders)
+def serve(
+    customers: int,
+    *,
+    orders: int = 200,
+    brevo_limits: Any = None,
+    woo_limit: tuple[int, float] | None = None,
+    only: str | None = None,
+) -> Iterator[Served]:
+    """Both sandboxes (or `only` one) on 127.0.0.1; brevo_limits None = Brevo's general
+    tier, {} = none."""
+    data = generate_store(7, customers=customers if only != "brevo" else 1, orders=orders)
     woo = WooCommerceSandbox(data, rate_limit=WooLimit(*woo_limit) if woo_limit else None)
     brevo = BrevoSandbox(rate_limits=brevo_limits)
     with ExitStack() as stack:
-        woo_url = stack.enter_context(ServedApp(woo.app)).url
-        brevo_url = stack.enter_context(ServedApp(brevo.app)).url
+        woo_url = stack.enter_context(ServedApp(woo.app)).url if only != "brevo" else ""
+        brevo_url = stack.enter_context(ServedApp(brevo.app)).url if only != "woo" else ""
         stack.callback(brevo.close)
         key = woo.read_key
         yield Served(World(woo_url, brevo_url, key.consumer_key, key.consumer_secret, brevo.token),
@@ -85,21 +92,27 @@ def serve_elsewhere(
     customers: int, orders: int = 200, woo_limit: tuple[int, float] | None = None,
     brevo_general_tier: bool = False,
 ) -> Iterator[World]:  # fmt: skip
-    """The sandboxes in a child process, so this one measures only the sync (its memory,
-    its CPU: no garbage collection of the sandboxes' data in the middle of a request)."""
+    """Each sandbox in a child process of its own, so this one measures only the sync (its
+    memory, its CPU) and neither sandbox slows the other down (one GIL each)."""
     args = [sys.executable, __file__, "--customers", str(customers), "--orders", str(orders)]
     if woo_limit:
         args += ["--woo-limit", f"{woo_limit[0]}/{woo_limit[1]}"]
     if brevo_general_tier:
         args.append("--brevo-general-tier")
-    child = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    children = [
+        subprocess.Popen(
+            [*args, "--only", only], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for only in ("woo", "brevo")
+    ]
     try:
-        assert child.stdout is not None
-        yield World(**json.loads(child.stdout.readline()))
+        woo, brevo = (World(**json.loads(c.stdout.readline())) for c in children if c.stdout)
+        yield World(woo.woo_url, brevo.brevo_url, woo.woo_key, woo.woo_secret, brevo.brevo_token)
     finally:
-        assert child.stdin is not None
-        child.stdin.close()
-        child.wait(timeout=60)
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.close()
+            child.wait(timeout=60)
 
 
 @dataclass
@@ -111,11 +124,12 @@ class Bench:
     store: RunStore
     stage: CursorStage
     clock: SystemClock
+    source: ResolvedSource
 
     def sync(self, run_id: str = "bench") -> SyncTool:
-        """A SyncTool over these tools."""
+        """A SyncTool over these tools, as the session builds it."""
         return SyncTool(self.http, self.tools, self.store, self.stage, "bench", run_id,
-                        self.clock, sources=["woocommerce"])  # fmt: skip
+                        self.clock, sources={"woocommerce": self.source})  # fmt: skip
 
     async def call(self, name: str, **arguments: Any) -> Any:
         """A tool call that must succeed; its parsed result."""
@@ -143,7 +157,8 @@ async def bench(world: World, source_limit: RateLimit | None) -> AsyncIterator[B
                 HttpTool({"woocommerce": source}, clock=clock) as http,
                 McpPool(servers, clock=clock) as pool,
             ):
-                yield Bench(http, {t.name: t for t in pool.tools}, store, CursorStage(), clock)
+                tools = {t.name: t for t in pool.tools}
+                yield Bench(http, tools, store, CursorStage(), clock, source)
         finally:
             store.close()
 
@@ -154,7 +169,9 @@ async def make_attributes(b: Bench) -> None:
         await b.call("brevo_attributes__create_attribute", attributeName=name, type=kind)
 
 
-def customers_plan(*, bulk: bool, rate_limit: str | None, import_size: int = 1000) -> dict[str, Any]:
+def customers_plan(
+    *, bulk: bool, rate_limit: str | None, import_size: int = 1000
+) -> dict[str, Any]:
     """Every customer into Brevo: per record, or lookup + batch + import."""
     from sandbox.claude_bulk import bulk_plan
 
@@ -195,7 +212,7 @@ def _serve_forever(options: argparse.Namespace) -> None:
         woo_limit = (int(requests), float(window))
     limits = None if options.brevo_general_tier else {}
     with serve(options.customers, orders=options.orders, brevo_limits=limits,
-               woo_limit=woo_limit) as served:  # fmt: skip
+               woo_limit=woo_limit, only=options.only) as served:  # fmt: skip
         print(json.dumps(asdict(served.world)), flush=True)
         sys.stdin.read()  # until the parent closes our stdin
 
@@ -206,4 +223,5 @@ if __name__ == "__main__":
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--woo-limit", help="REQUESTS/SECONDS, e.g. 25/10")
     parser.add_argument("--brevo-general-tier", action="store_true")
+    parser.add_argument("--only", choices=("woo", "brevo"))
     _serve_forever(parser.parse_args())

@@ -98,8 +98,7 @@ async def demo(console: Console, err: Console) -> int:
     if not report.ok:
         err.print(f"[red]The replay diverged:[/] {report.divergences[0]}")
         return 1
-    console.print(report.summary.get("final_text", ""))
-    show_brevo(console, report.brevo)
+    show_brevo(console, report.brevo)  # the model's report was shown as it came
     return 0 if report.summary.get("status") == "succeeded" else 1
 
 

@@ -236,6 +236,10 @@ class ClaudeModel:
         )
         try:
             result: _Result = await retrying(self._stream_once, params, extra, on_text)
+        except json.JSONDecodeError as exc:  # a broken event stream: a failed call, not a bug
+            raise ModelCallError(
+                f"The Anthropic API sent a malformed response: {exc.msg}."
+            ) from exc
         except (anthropic.APIError, httpx2.TransportError) as exc:
             raise self._translate(exc, retrying.statistics.get("attempt_number", 1)) from exc
         finally:

@@ -51,7 +51,7 @@ from runtime.logs import EventLog, LogObserver
 from runtime.model import Model
 from runtime.runner import execute
 from runtime.session import RunDeps
-from runtime.store import RunStore
+from runtime.store import RunStore, agent_lease_key
 from runtime.triggers import CronSchedule, Due, Scheduler
 from runtime.webhooks import Delivery, Hook, delivery_prompt, resolve_hook, webhook_routes
 
@@ -470,7 +470,7 @@ def _describe(agent: LoadedAgent) -> list[str]:
 
 
 def _lease_key(agent: str) -> str:
-    return f"agent:{agent}"
+    return agent_lease_key(agent)
 
 
 def _new_holder() -> str:

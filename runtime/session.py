@@ -137,7 +137,7 @@ class AgentSession:
             bars = (getattr(o, "sync_progress", None) for o in d.observers)
             sync = SyncTool(http, lambda: self.tools, d.store, self.stage, self.spec.name,
                             self.run_id, d.clock, next((b for b in bars if b), None),
-                            sources=list(sources))  # fmt: skip
+                            sources=sources)  # fmt: skip
             tools.insert(1, sync)
         if servers:
             pool = McpPool(

@@ -59,6 +59,11 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
+def agent_lease_key(agent: str) -> str:
+    """The lease one run of `agent` holds, whoever starts it (run, serve, chat)."""
+    return f"agent:{agent}"
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """One row of the run history."""
@@ -249,6 +254,12 @@ class RunStore:
                 (key, holder, expires),
             )
         return True
+
+    def lease_holder(self, key: str, at: datetime) -> str | None:
+        """Who holds `key` now (None when free or expired)."""
+        row = self._db.execute("SELECT holder, expires_at FROM leases WHERE key=?", (key,))
+        found = row.fetchone()
+        return found[0] if found and found[1] > at.isoformat() else None
 
     def release_lease(self, key: str, holder: str) -> None:
         """Give the lease back (only its holder can)."""

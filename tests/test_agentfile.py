@@ -80,6 +80,7 @@ def test_flagship_agent_fields() -> None:
         "brevo_attributes",
         "brevo_lists",
         "brevo_email_campaign_management",
+        "brevo_events",
     ]
     hook = next(t for t in spec.triggers if isinstance(t, WebhookTrigger))
     assert (hook.webhook, hook.method) == ("/agents/woocommerce/sync", "POST")

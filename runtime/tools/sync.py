@@ -13,10 +13,11 @@ when the whole run succeeds.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from runtime.clock import Clock
+from runtime.config import ResolvedSource
 from runtime.store import RunStore
 from runtime.tools import Tool, ToolResult
 from runtime.tools.state import CursorStage
@@ -46,11 +47,13 @@ class SyncTool:
         clock: Clock,
         progress: Callable[[SyncProgress], None] | None = None,
         *,
-        sources: list[str] | None = None,
+        sources: Mapping[str, ResolvedSource] | Sequence[str] = (),
     ) -> None:
         self._http, self._tools, self._store, self._stage = http, tools, store, stage
         self._agent, self._run_id, self._clock, self._progress = agent, run_id, clock, progress
-        self._sources = list(sources or [])  # the declared source names (HttpTool's)
+        self._sources = list(sources)  # the declared sources (HttpTool's), by name
+        given = sources.values() if isinstance(sources, Mapping) else []
+        self._limits = {s.name: s.rate_limit for s in given if s.rate_limit is not None}
 
     @property
     def description(self) -> str:
@@ -74,7 +77,8 @@ class SyncTool:
             plan = parse_plan(arguments)
             exprs = check_plan(plan, self._sources, self._lookup, names)
             ctx = SyncContext(self._http, self._lookup, names, self._store, self._stage,
-                              self._agent, self._run_id, self._clock, self._progress)  # fmt: skip
+                              self._agent, self._run_id, self._clock, self._progress,
+                              self._limits)  # fmt: skip
             report = await SyncRun(plan, exprs, ctx).execute()
         except (PlanError, SyncAborted) as exc:
             return ToolResult(str(exc), is_error=True, meta={"sync": "not started"})

@@ -13,20 +13,22 @@ and stages no cursor.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 from jmespath.parser import ParsedResult
 
+from runtime.agentfile import RateLimit
 from runtime.clock import Clock
 from runtime.errors import AgentsError
 from runtime.store import RunStore
 from runtime.tools.state import CursorStage
 from runtime.tools.sync_map import Deduper, Mapped, Mapper, Rejected, Skipped, order_key, parse_time
+from runtime.tools.sync_pacer import Pacer
 from runtime.tools.sync_plan import PlanError, SyncPlan
 from runtime.tools.sync_report import Report, SyncProgress, sample_of
 from runtime.tools.sync_sink import Sink, ToolLookup
@@ -57,6 +59,7 @@ class SyncContext:
     run_id: str
     clock: Clock
     progress: Callable[[SyncProgress], None] | None = None
+    limits: Mapping[str, RateLimit] = field(default_factory=dict)  # by source name
 
 
 class SyncRun:
@@ -97,7 +100,9 @@ class SyncRun:
         source = self.plan.source
         params = fill(source.params, {"cursor": self._committed}) or {}
         items, next_cursor = self._x.get("source.items"), self._x.get("source.next_cursor")
-        reader = PageReader(self.ctx.http, source, items, next_cursor, params)
+        limit = self.ctx.limits.get(source.source)
+        pacer = Pacer(limit, self.ctx.clock) if limit else None
+        reader = PageReader(self.ctx.http, source, items, next_cursor, params, pacer)
         async with _prefetched(reader) as pages:  # reading starts while we look things up
             problems = await self.then.prepare()
             if problems:

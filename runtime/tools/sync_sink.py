@@ -101,6 +101,7 @@ class Sink:
         self._limiter = RateLimiter(limit, clock) if limit else None
         self.calls = 0
         self._validators: dict[str, Any] = {}
+        self._claimed: dict[str, str] = {}  # retry_without path + value -> the record's key
         self._writers = {n for n in (plan.tool, plan.batch.tool if plan.batch else None) if n}
 
     def _tool(self, name: str) -> Tool:
@@ -143,6 +144,7 @@ class Sink:
     async def write(self, items: list[Mapped], list_ids: ListIds) -> list[Mapped]:
         """Write one page's records; returns those with a final outcome (imports may wait)."""
         for item in items:
+            self._claim(item)
             item.state = self.classify(item)
         if self._dry:
             for item in items:
@@ -161,16 +163,27 @@ class Sink:
         self._pending += waiting
         await self._run_writes(single, batched)
         done = [i for i in items if i.outcome is not None]
-        if self._plan.import_ and len(self._pending) >= self._plan.import_.size:
-            done += await self._import_pending(list_ids)
+        done += await self._import_pending(list_ids)
         self._remember(done)
         return done
 
     async def flush(self, list_ids: ListIds) -> list[Mapped]:
         """Import what is still waiting; returns those records."""
-        done = await self._import_pending(list_ids) if self._pending else []
+        done = await self._import_pending(list_ids, every=True)
         self._remember(done)
         return done
+
+    def _claim(self, item: Mapped) -> None:
+        """A `retry_without` value (a phone number) already given to another record of this
+        sync would be refused as a duplicate: leave it out now rather than after a failure."""
+        for path in self._plan.retry_without:
+            value = get_path(item.record, path)
+            if value is None:
+                continue
+            owner = self._claimed.setdefault(f"{path}\0{value}", item.key or "")
+            if owner != (item.key or ""):
+                item.record = stripped(item.record, [path])
+                item.notes.append(f"{path} left out: another record of this sync has it")
 
     def _remember(self, done: list[Mapped]) -> None:
         """Keys written this run count as existing for later records (deferred duplicates)."""
@@ -254,14 +267,19 @@ class Sink:
                 return left
         return left + [(i, f"'{batch.tool}': {error}") for i in pending]
 
-    async def _import_pending(self, list_ids: ListIds) -> list[Mapped]:
-        assert self._importer is not None and self._plan.import_ is not None
-        chunk, self._pending = self._pending, []
-        ids = await list_ids() if "$list_ids" in json.dumps(self._plan.import_.arguments) else []
-        self._importer.error = None
-        left = await self._importer.write(chunk, ids)
-        await self._one_by_one(left, self._importer.error or "the import did not create it")
-        return chunk
+    async def _import_pending(self, list_ids: ListIds, *, every: bool = False) -> list[Mapped]:
+        """Import full chunks of the waiting records (all of them when `every`)."""
+        plan, done = self._plan.import_, list[Mapped]()
+        if plan is None or self._importer is None:
+            return done
+        while self._pending and (every or len(self._pending) >= plan.size):
+            chunk, self._pending = self._pending[: plan.size], self._pending[plan.size :]
+            ids = await list_ids() if "$list_ids" in json.dumps(plan.arguments) else []
+            self._importer.error = None
+            left = await self._importer.write(chunk, ids)
+            await self._one_by_one(left, self._importer.error or "the import did not create it")
+            done += chunk
+        return done
 
     async def _one_by_one(self, chunk: list[Mapped], error: str) -> None:
         """Write records with the per-record tool after a bulk call failed them."""

@@ -32,6 +32,7 @@ import httpx
 from jmespath.parser import ParsedResult
 
 from runtime.errors import AgentsError
+from runtime.tools.sync_pacer import Pacer
 from runtime.tools.sync_plan import SourcePlan
 
 LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?', re.IGNORECASE)
@@ -69,10 +70,12 @@ class PageReader:
         items: ParsedResult | None,
         next_cursor: ParsedResult | None,
         params: dict[str, Any] | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self._http, self._plan = http, plan
         self._items, self._next = items, next_cursor
         self._params = plan.params if params is None else params  # '$cursor' filled in
+        self._pacer = pacer
 
     async def pages(self) -> AsyncIterator[Page]:
         """Every page in order; raises SourceError when one cannot be read."""
@@ -102,13 +105,19 @@ class PageReader:
             wanted = list(range(number + 1, min(pages, number + AHEAD) + 1))
             if count + len(wanted) > self._plan.max_pages:
                 raise SourceError(f"Stopped after {count} pages ('source.max_pages').")
-            for headers, page in await self._many(wanted, count):
+            fetched, failure = await self._many(wanted, count)
+            for headers, page in fetched:
                 yield page
                 pages = max(pages, _int(headers.get("x-wp-totalpages")) or 0)  # it grew
+            if failure is not None:
+                raise failure
             number, count = wanted[-1], count + len(wanted)
 
-    async def _many(self, numbers: list[int], count: int) -> list[tuple[httpx.Headers, Page]]:
-        """Pages `numbers`, fetched concurrently (the rate limiter still paces them)."""
+    async def _many(
+        self, numbers: list[int], count: int
+    ) -> tuple[list[tuple[httpx.Headers, Page]], AgentsError | None]:
+        """Pages `numbers`, fetched concurrently (the rate limiter still paces them): the
+        pages before the first failure, in order, and that failure."""
         key = self._plan.page_param
         out: dict[int, tuple[httpx.Headers, Page]] = {}
         failures: dict[int, AgentsError] = {}
@@ -118,7 +127,7 @@ class PageReader:
                 headers, _, page = await self._get(
                     self._plan.path, {**self._params, key: number}, count + i + 1
                 )
-            except AgentsError as exc:  # raised below as it is, not in an ExceptionGroup
+            except AgentsError as exc:  # raised by the caller as it is, not in a group
                 failures[i] = exc
             else:
                 out[i] = (headers, page)
@@ -126,9 +135,8 @@ class PageReader:
         async with anyio.create_task_group() as tg:
             for i, number in enumerate(numbers):
                 tg.start_soon(one, i, number)
-        if failures:
-            raise failures[min(failures)]
-        return [out[i] for i in range(len(numbers))]
+        first = min(failures, default=len(numbers))
+        return [out[i] for i in range(first)], failures.get(first)
 
     async def _by_link(
         self, headers: httpx.Headers, page: Page, number: int
@@ -166,7 +174,11 @@ class PageReader:
     async def _get(
         self, path: str, params: dict[str, Any], count: int
     ) -> tuple[httpx.Headers, Any, Page]:
-        status, headers, body = await self._http.fetch_json(self._plan.source, path, params)
+        if self._pacer is None:
+            status, headers, body = await self._http.fetch_json(self._plan.source, path, params)
+        else:
+            async with self._pacer:
+                status, headers, body = await self._http.fetch_json(self._plan.source, path, params)
         if status != 200:
             raise SourceError(f"Page {count} of '{self._plan.path}': HTTP {status}: {_brief(body)}")
         page = Page(count, self._extract(body, count), _int(headers.get("x-wp-total")))

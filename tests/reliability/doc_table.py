@@ -28,7 +28,8 @@ def scenarios() -> list[tuple[str, str, str, str]]:
                 line = line.strip()
                 if line.startswith("Scenario:"):
                     parts = [p.split(":", 1)[1].strip() for p in line.split(" | ")]
-                    rows.append((*parts[:3], f"{path.name}::{node.name}"))
+                    name, fault, outcome = parts[:3]
+                    rows.append((name, fault, outcome, f"{path.name}::{node.name}"))
     return rows
 
 

@@ -198,7 +198,9 @@ class CustomersAndOrdersScript(ScriptBase):
             "Checking the cursor and the attributes.",
         )
         _, (attrs, _) = self.results()
-        have = {a["name"] for a in attrs.get("attributes", [])} if isinstance(attrs, dict) else set()
+        have = (
+            {a["name"] for a in attrs.get("attributes", [])} if isinstance(attrs, dict) else set()
+        )
         missing = [(n, t) for n, t in ATTRIBUTES.items() if n not in have]
         if missing:
             yield self.call(

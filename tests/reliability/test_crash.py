@@ -15,12 +15,11 @@ from typing import Any
 import pytest
 
 from runtime.store import RunStore
-from tests.test_sync_records import valid
 from tests.reliability.harness import (
     ANCHOR,
-    canonical,
     FreshScripts,
     GatedStack,
+    canonical,
     events_by_order,
     finish,
     kill_when_held,
@@ -28,6 +27,7 @@ from tests.reliability.harness import (
     start_run,
     tool_call,
 )
+from tests.test_sync_records import valid
 
 Arm = Callable[[GatedStack], Any]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+
 import pytest
 
 from runtime.store import RunStore
@@ -64,10 +65,9 @@ async def test_one_order_completed_per_order_whatever_happens_to_it(tmp_path: Pa
                    if o["status"] == "processing" and valid(o["billing"]["email"] or ""))  # fmt: skip
         async with world.bench() as bench:
             world.woo.complete_order(oid)
-            run = 0
-            for change in ({"customer_note": "gift"}, {"status": "refunded"},
-                           {"status": "completed"}, {"status": "processing"}):  # fmt: skip
-                run += 1
+            changes = ({"customer_note": "gift"}, {"status": "refunded"},
+                       {"status": "completed"}, {"status": "processing"})  # fmt: skip
+            for run, change in enumerate(changes, 1):
                 summary_of(await bench.sync(f"run-{run}").call(orders_plan()))
                 bench.stage.commit(bench.store, "woo", f"run-{run}", bench.clock.now())
                 world.woo.store.update_order(oid, change)
@@ -93,10 +93,23 @@ async def test_overlapping_runs_one_lease_and_the_stale_cursor_write_fails(tmp_p
     store.close()
 
 
-def test_agents_run_takes_no_lease_today() -> None:
-    """Scenario: ref-11 lease for `agents run` | Fault: `agents run` while `agents serve` runs the same agent | Outcome: documented gap: only the CAS cursor protects; see the report's proposed change to runtime/runner.py."""
-    import inspect
+def test_agents_run_refuses_while_another_run_holds_the_lease(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Scenario: ref-11 lease for `agents run` | Fault: `agents run` while another run (serve, chat, run) of the agent holds its lease | Outcome: refused with exit 1 and a clear message; nothing runs; the lease is untouched."""
+    from datetime import UTC, datetime
 
-    from runtime import runner
+    from runtime.cli import main
+    from runtime.store import RunStore, agent_lease_key
 
-    assert "acquire_lease" not in inspect.getsource(runner)  # flips when the fix lands
+    db = tmp_path / "agents.db"
+    store = RunStore(db)
+    assert store.acquire_lease(
+        agent_lease_key("woocommerce-brevo-sync"), "serve-worker", datetime.now(UTC), 600
+    )
+    agent = Path(__file__).resolve().parents[2] / "agents" / "woocommerce-brevo-sync.md"
+    code = main(["run", str(agent), "--db", str(db)])
+    assert code == 1
+    assert "is already running" in capsys.readouterr().err
+    assert store.runs() == []
+    store.close()

@@ -1,4 +1,4 @@
-"""Regenerate the bundled SCRIPTED transcripts: `python tests/transcripts/generate.py [NAME...]`.
+"""Regenerate the bundled SCRIPTED transcripts: `python -m tests.transcripts.generate [NAME...]`.
 
 Each is a real run of the runtime (real anthropic SDK, real sandboxes on loopback, a
 frozen clock) whose model side is a scripted policy from sandbox/claude_scripts.py,
@@ -21,8 +21,10 @@ from runtime.model import ClaudeModel
 from runtime.store import RunStore
 from runtime.world import World, WorldSpec
 from sandbox.claude import ScriptedClaude
+from sandbox.claude_bulk import WooBulkSyncScript
 from sandbox.claude_scripts import ChatScript, WooSyncScript
 from sandbox.server import ServedApp
+from tests.reliability.harness import CustomersAndOrdersScript
 
 HERE = Path(__file__).resolve().parent
 CLOCK = "2026-11-30T09:00:00+00:00"
@@ -39,7 +41,15 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
-    "01-sync-last-week": Recipe(WooSyncScript, [DEMO_PROMPT], WorldSpec()),
+    "01-sync-last-week": Recipe(WooBulkSyncScript, [DEMO_PROMPT], WorldSpec()),
+    "02-orders-events": Recipe(
+        CustomersAndOrdersScript,
+        [
+            "sync last week's customers in bulk, then send every completed order to Brevo "
+            "as an order_completed event"
+        ],
+        WorldSpec(),
+    ),
     "03-error-path": Recipe(
         WooSyncScript,
         ["sync last week's customers into Brevo"],
@@ -73,18 +83,21 @@ async def record_to(out: Path, recipe: Recipe) -> Path:
     """Run the recipe and write the transcript to `out`."""
     clock = frozen(CLOCK)
     claude = ScriptedClaude(recipe.script(), api_key=KEY)
-    with tempfile.TemporaryDirectory() as tmp, World(recipe.world, clock) as world:
-        with ServedApp(claude.app) as endpoint:
-            model = ClaudeModel(api_key=KEY, base_url=endpoint.url, clock=clock)
-            store = RunStore(Path(tmp) / "rec.db")
-            try:
-                summary = await run_in_world(
-                    FLAGSHIP, recipe.prompts, model=model, clock=clock, world=world,
-                    store=store, transcript=str(out), source="scripted",
-                )  # fmt: skip
-            finally:
-                await model.aclose()
-                store.close()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        World(recipe.world, clock) as world,
+        ServedApp(claude.app) as endpoint,
+    ):
+        model = ClaudeModel(api_key=KEY, base_url=endpoint.url, clock=clock)
+        store = RunStore(Path(tmp) / "rec.db")
+        try:
+            summary = await run_in_world(
+                FLAGSHIP, recipe.prompts, model=model, clock=clock, world=world,
+                store=store, transcript=str(out), source="scripted",
+            )  # fmt: skip
+        finally:
+            await model.aclose()
+            store.close()
     print(f"{out.name}: {summary['status']}, {summary['tool_calls']} tool calls")
     return out
 
