@@ -92,8 +92,12 @@ class ConsoleObserver:
     """Shows each tool call as it starts and ends (stderr)."""
 
     def __init__(self, console: Console | None = None, quiet: bool = False) -> None:
+        from runtime.tools.sync_progress import SyncProgressBar
+
         self.console = console or stderr()
         self.quiet = quiet
+        live = self.console.is_terminal and not quiet  # a bar only where someone watches
+        self.sync_progress = SyncProgressBar(self.console) if live else None
 
     def model_turn(self, response: Any, duration_s: float) -> None:
         if self.quiet:
