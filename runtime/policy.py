@@ -12,28 +12,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from runtime.config import Secrets
-from runtime.tools import Tool, ToolResult
+from runtime.tools import Tool, ToolResult, WrappedTool
 
 Confirm = Callable[[str, dict[str, Any]], Awaitable[bool]]
 
 
-class Guarded:
+class Guarded(WrappedTool):
     """A destructive tool behind a policy: allowed, confirmed, or refused."""
 
     def __init__(self, tool: Tool, allowed: Sequence[str], confirm: Confirm | None) -> None:
-        self._tool, self._allowed, self._confirm = tool, allowed, confirm
-
-    @property
-    def name(self) -> str:
-        return self._tool.name
-
-    @property
-    def description(self) -> str:
-        return self._tool.description
-
-    @property
-    def input_schema(self) -> dict[str, Any]:
-        return self._tool.input_schema
+        super().__init__(tool)
+        self._allowed, self._confirm = allowed, confirm
 
     @property
     def destructive(self) -> bool:
@@ -59,27 +48,12 @@ class Guarded:
         )
 
 
-class Scrubbed:
+class Scrubbed(WrappedTool):
     """Replaces any credential value in a tool's result with its placeholder."""
 
     def __init__(self, tool: Tool, secrets: Secrets) -> None:
-        self._tool, self._secrets = tool, secrets
-
-    @property
-    def name(self) -> str:
-        return self._tool.name
-
-    @property
-    def description(self) -> str:
-        return self._tool.description
-
-    @property
-    def input_schema(self) -> dict[str, Any]:
-        return self._tool.input_schema
-
-    @property
-    def destructive(self) -> bool:
-        return self._tool.destructive
+        super().__init__(tool)
+        self._secrets = secrets
 
     async def call(self, arguments: dict[str, Any]) -> ToolResult:
         result = await self._tool.call(arguments)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from runtime.replay_match import Divergence, first_difference, normalize_result
-from runtime.tools import Tool, ToolResult
+from runtime.tools import Tool, ToolResult, WrappedTool
 from runtime.transcript import Transcript
 
 if TYPE_CHECKING:
@@ -80,27 +80,12 @@ class RecordedTools:
         return ToolResult("Replay: no recorded result for this call.", is_error=True)
 
 
-class _Recorded:
+class _Recorded(WrappedTool):
     """A tool whose calls are answered by `RecordedTools`."""
 
     def __init__(self, tool: Tool, book: RecordedTools) -> None:
-        self._tool, self._book = tool, book
-
-    @property
-    def name(self) -> str:
-        return self._tool.name
-
-    @property
-    def description(self) -> str:
-        return self._tool.description
-
-    @property
-    def input_schema(self) -> dict[str, Any]:
-        return self._tool.input_schema
-
-    @property
-    def destructive(self) -> bool:
-        return self._tool.destructive
+        super().__init__(tool)
+        self._book = book
 
     async def call(self, arguments: dict[str, Any]) -> ToolResult:
         return self._book.answer(self.name, arguments)

@@ -35,3 +35,32 @@ class Tool(Protocol):
     def destructive(self) -> bool: ...
 
     async def call(self, arguments: dict[str, Any]) -> ToolResult: ...
+
+
+class WrappedTool:
+    """A tool in front of another: same name, description, schema and flags.
+
+    Subclasses change `call` (a policy, redaction, a replay answer) and nothing else.
+    """
+
+    def __init__(self, tool: Tool) -> None:
+        self._tool = tool
+
+    @property
+    def name(self) -> str:
+        return self._tool.name
+
+    @property
+    def description(self) -> str:
+        return self._tool.description
+
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        return self._tool.input_schema
+
+    @property
+    def destructive(self) -> bool:
+        return self._tool.destructive
+
+    async def call(self, arguments: dict[str, Any]) -> ToolResult:
+        return await self._tool.call(arguments)
