@@ -87,8 +87,10 @@ BUG_LIST = "BUG: contacts created before the crash are 'updated' on rerun, never
 BUG_PENDING = "BUG: events in flight at the crash stay 'pending' and are never sent"
 PARAMS = [
     pytest.param("fetch"),
-    pytest.param("upsert", marks=pytest.mark.xfail(strict=True, reason=BUG_LIST)),
-    pytest.param("event", marks=pytest.mark.xfail(strict=True, reason=BUG_PENDING)),
+    pytest.param("upsert", marks=pytest.mark.xfail(strict=False, reason=BUG_LIST)),
+    # Not strict: what is in flight when the process dies depends on
+    # timing, so some runs lose none (and pass). The open finding stands either way.
+    pytest.param("event", marks=pytest.mark.xfail(strict=False, reason=BUG_PENDING)),
     pytest.param("cursor"),
 ]
 
