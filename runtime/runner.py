@@ -6,20 +6,17 @@ cancelled) and writes a transcript; the summary is the same dict `--json` prints
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import anyio
 
+from runtime import lease
 from runtime.agentfile import AgentSpec, load_agent
 from runtime.errors import RunError
 from runtime.loop import LoopResult
 from runtime.session import AgentSession, RunDeps
-from runtime.store import RunStore, agent_lease_key
+from runtime.store import RunStore
 
 LEASE_SLACK_S = 120  # a crashed run's lease expires this long after its time limit
 
@@ -49,11 +46,8 @@ async def run_from_cli(request: RunRequest) -> dict[str, Any]:
         spec = spec.model_copy(update={"model": request.model})
     clock, err = SystemClock(), stderr()
     store = RunStore(request.db_path)
-    holder, key = (
-        f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
-        agent_lease_key(spec.name),
-    )
-    if not _take_lease(store, key, holder, clock.now(), spec.timeout_s + LEASE_SLACK_S):
+    holder = lease.new_holder()
+    if not lease.take(store, spec.name, holder, clock.now(), spec.timeout_s + LEASE_SLACK_S):
         store.close()
         raise RunError(
             f"Agent '{spec.name}' is already running (another run holds its lease in "
@@ -71,34 +65,9 @@ async def run_from_cli(request: RunRequest) -> dict[str, Any]:
         )
         return await execute(spec, request.prompt, deps, transcript=request.transcript_path)
     finally:
-        store.release_lease(key, holder)
+        lease.give_back(store, spec.name, holder)
         await model.aclose()
         store.close()
-
-
-def _take_lease(store: RunStore, key: str, holder: str, at: datetime, ttl: float) -> bool:
-    """Take the agent's lease; one left by a dead `agents run` on this host is taken over."""
-    if store.acquire_lease(key, holder, at, ttl):
-        return True
-    old = store.lease_holder(key, at)
-    if old is None or not _dead_here(old):
-        return False
-    store.release_lease(key, old)  # its process was killed: the lease protects nothing
-    return store.acquire_lease(key, holder, at, ttl)
-
-
-def _dead_here(holder: str) -> bool:
-    """True when `holder` ("host:pid:id") names a process of this host that is gone."""
-    parts = holder.split(":")
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
-        return False
-    try:
-        os.kill(int(parts[1]), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def with_time(prompt: str, deps: RunDeps) -> str:

@@ -41,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from runtime import lease
 from runtime.agentfile import AgentSpec, ScheduleTrigger, WebhookTrigger
 from runtime.check import check_agent
 from runtime.clock import Clock, SystemClock
@@ -51,7 +52,7 @@ from runtime.logs import EventLog, LogObserver
 from runtime.model import Model
 from runtime.runner import execute
 from runtime.session import RunDeps
-from runtime.store import RunStore, agent_lease_key
+from runtime.store import RunStore
 from runtime.triggers import CronSchedule, Due, Scheduler
 from runtime.webhooks import Delivery, Hook, delivery_prompt, resolve_hook, webhook_routes
 
@@ -317,7 +318,7 @@ class Service:
             self._busy[agent.name].acquire_nowait()
         except anyio.WouldBlock:
             return None
-        holder = _new_holder()
+        holder = lease.new_holder()
         if not self._take_lease(agent, holder):
             self._busy[agent.name].release()
             return None
@@ -345,7 +346,7 @@ class Service:
     async def _wait_turn(self, job: Job) -> bool:
         """Wait for the agent (this process) and its lease (any process)."""
         await self._busy[job.agent.name].acquire()
-        job.holder = _new_holder()
+        job.holder = lease.new_holder()
         try:
             while not self.draining and not self._take_lease(job.agent, job.holder):
                 self.log.info("lease_wait", agent=job.agent.name, run_id=job.run_id)
@@ -362,7 +363,7 @@ class Service:
         try:
             await self._execute(job)
         finally:
-            self.store.release_lease(_lease_key(job.agent.name), job.holder)
+            lease.give_back(self.store, job.agent.name, job.holder)
             self._busy[job.agent.name].release()
             self._ended()
 
@@ -404,7 +405,7 @@ class Service:
 
     def _take_lease(self, agent: LoadedAgent, holder: str) -> bool:
         ttl = agent.spec.timeout_s + LEASE_SLACK_S
-        return self.store.acquire_lease(_lease_key(agent.name), holder, self.clock.now(), ttl)
+        return lease.take(self.store, agent.name, holder, self.clock.now(), ttl)
 
     def _renew(self, job: Job, log: EventLog) -> None:
         if not self._take_lease(job.agent, job.holder):
@@ -467,14 +468,6 @@ def _all_secrets(agents: Sequence[LoadedAgent], env: Mapping[str, str]) -> Secre
 def _describe(agent: LoadedAgent) -> list[str]:
     out = [f"schedule {s.trigger.schedule} ({s.trigger.timezone})" for s in agent.schedules()]
     return out + [f"{h.trigger.method} {h.trigger.webhook}" for h in agent.hooks]
-
-
-def _lease_key(agent: str) -> str:
-    return agent_lease_key(agent)
-
-
-def _new_holder() -> str:
-    return f"{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 # -- the process: uvicorn, signals, `python -m runtime.serve` ------------------

@@ -78,10 +78,15 @@ class World:
     @property
     def env(self) -> dict[str, str]:
         """Variables for the flagship agent's sources and ./mcp.json."""
-        return {
-            "WOOCOMMERCE_URL": self.woo_url,
-            "WOOCOMMERCE_CONSUMER_KEY": self.woo.read_key.consumer_key,
-            "WOOCOMMERCE_CONSUMER_SECRET": self.woo.read_key.consumer_secret,
-            "BREVO_MCP_BASE_URL": self.brevo_url,
-            "BREVO_MCP_TOKEN": self.brevo.token,
-        }
+        return sandbox_env(self.woo, self.woo_url, self.brevo, self.brevo_url)
+
+
+def sandbox_env(woo: Any, woo_url: str, brevo: Any, brevo_url: str) -> dict[str, str]:
+    """What points the flagship agent and ./mcp.json at served sandboxes."""
+    return {
+        "WOOCOMMERCE_URL": woo_url,
+        "WOOCOMMERCE_CONSUMER_KEY": woo.read_key.consumer_key,
+        "WOOCOMMERCE_CONSUMER_SECRET": woo.read_key.consumer_secret,
+        "BREVO_MCP_BASE_URL": brevo_url,
+        "BREVO_MCP_TOKEN": brevo.token,
+    }

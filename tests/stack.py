@@ -11,6 +11,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+from runtime.world import sandbox_env
 from sandbox.brevo import BrevoSandbox
 from sandbox.claude import ScriptedClaude
 from sandbox.data import generate_store
@@ -57,15 +58,8 @@ class Stack:
     @property
     def env(self) -> dict[str, str]:
         """What `agents sandbox` would print, plus the scripted Claude endpoint."""
-        return {
-            "WOOCOMMERCE_URL": self.woo_server.url,
-            "WOOCOMMERCE_CONSUMER_KEY": self.woo.read_key.consumer_key,
-            "WOOCOMMERCE_CONSUMER_SECRET": self.woo.read_key.consumer_secret,
-            "BREVO_MCP_BASE_URL": self.brevo_server.url,
-            "BREVO_MCP_TOKEN": self.brevo.token,
-            "ANTHROPIC_BASE_URL": self.claude_server.url,
-            "ANTHROPIC_API_KEY": API_KEY,
-        }
+        env = sandbox_env(self.woo, self.woo_server.url, self.brevo, self.brevo_server.url)
+        return env | {"ANTHROPIC_BASE_URL": self.claude_server.url, "ANTHROPIC_API_KEY": API_KEY}
 
     @property
     def secrets(self) -> list[str]:
