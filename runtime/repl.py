@@ -217,6 +217,7 @@ class Chat:
         """Ask once; on interruption or failure repair the conversation, drop its cursors."""
         s, clock = self.session, self.deps.clock
         start, staged, t0 = len(s.messages), dict(s.stage.staged), clock.monotonic()
+        marks = dict(s.stage.marks)
         before = replace(self.meter)
         result: LoopResult | None = None
         self.view.begin_turn(self.model.name)
@@ -234,7 +235,7 @@ class Chat:
         if result.status != "succeeded":
             note = STOPPED.format(reason=result.stop_reason)
             repair(s.messages, start, INTERRUPTED if result.status == "cancelled" else note)
-            s.stage.staged = staged  # that turn's writes may be incomplete
+            s.stage.staged, s.stage.marks = staged, marks  # that turn's writes may be incomplete
         self.last, self.messages = result, self.messages + 1
         self.errors.extend(result.errors)
         self.view.turn_summary(result, self.meter.since(before), clock.monotonic() - t0)

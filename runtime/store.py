@@ -53,9 +53,17 @@ M002_TRIGGER_FIRES = """
         );
 """
 
+M003_CURSOR_MARKS = """
+        CREATE TABLE cursor_marks (
+            agent TEXT NOT NULL, stream TEXT NOT NULL, record_id TEXT NOT NULL,
+            fingerprint TEXT NOT NULL, PRIMARY KEY (agent, stream, record_id)
+        );
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", M001_INITIAL),
     ("m002_trigger_fires", M002_TRIGGER_FIRES),
+    ("m003_cursor_marks", M003_CURSOR_MARKS),
 ]
 
 
@@ -173,9 +181,18 @@ class RunStore:
         return {r[0]: r[1] for r in rows}
 
     def commit_cursor(
-        self, agent: str, stream: str, expected: str | None, value: str, run_id: str, at: datetime
+        self,
+        agent: str,
+        stream: str,
+        expected: str | None,
+        value: str,
+        run_id: str,
+        at: datetime,
+        marks: dict[str, str] | None = None,
     ) -> bool:
-        """Compare-and-set: move the cursor only if it still holds `expected`."""
+        """Compare-and-set: move the cursor only if it still holds `expected`; `marks`
+        (record id -> fingerprint of the version synced) replace the stream's marks in
+        the same transaction."""
         with self._tx() as db:
             if self.cursor(agent, stream) != expected:
                 return False
@@ -185,7 +202,21 @@ class RunStore:
                 " updated_at=excluded.updated_at",
                 (agent, stream, value, run_id, at.isoformat()),
             )
+            if marks is not None:
+                db.execute("DELETE FROM cursor_marks WHERE agent=? AND stream=?", (agent, stream))
+                db.executemany(
+                    "INSERT INTO cursor_marks VALUES (?, ?, ?, ?)",
+                    [(agent, stream, rid, fp) for rid, fp in sorted(marks.items())],
+                )
         return True
+
+    def cursor_marks(self, agent: str, stream: str) -> dict[str, str]:
+        """Record id -> fingerprint of the records synced at (or just before) the cursor."""
+        rows = self._db.execute(
+            "SELECT record_id, fingerprint FROM cursor_marks WHERE agent=? AND stream=?",
+            (agent, stream),
+        )
+        return {r[0]: r[1] for r in rows}
 
     # -- event ledger -------------------------------------------------------
     def ledger_status(self, source: str, record_id: str, event: str) -> str | None:
@@ -196,16 +227,48 @@ class RunStore:
         ).fetchone()
         return row[0] if row else None
 
+    def ledger_entries(
+        self, source: str, event: str, record_ids: list[str]
+    ) -> dict[str, tuple[str, str | None, str]]:
+        """Record id -> (status, run id, updated at) for those of `record_ids` in the ledger."""
+        out: dict[str, tuple[str, str | None, str]] = {}
+        for i in range(0, len(record_ids), 500):  # SQLite's bound-parameter limit
+            chunk = record_ids[i : i + 500]
+            rows = self._db.execute(
+                "SELECT record_id, status, run_id, updated_at FROM ledger WHERE source=?"
+                f" AND event=? AND record_id IN ({','.join('?' * len(chunk))})",
+                (source, event, *chunk),
+            )
+            out |= {r[0]: (r[1], r[2], r[3]) for r in rows}
+        return out
+
+    def ledger_pending_since(self, source: str, event: str) -> str | None:
+        """When the oldest 'pending' entry of `event` was marked (ISO 8601), if any."""
+        row = self._db.execute(
+            "SELECT MIN(updated_at) FROM ledger WHERE source=? AND event=? AND status='pending'",
+            (source, event),
+        ).fetchone()
+        return row[0] if row else None
+
     def ledger_mark(
         self, source: str, record_id: str, event: str, status: str, run_id: str, at: datetime
     ) -> None:
         """Move an event to `status` ('pending' before sending, 'sent' after)."""
+        self.ledger_mark_many(source, event, [record_id], status, run_id, at)
+
+    def ledger_mark_many(
+        self, source: str, event: str, record_ids: list[str], status: str, run_id: str,
+        at: datetime,
+    ) -> None:  # fmt: skip
+        """Move several records' `event` to `status` in one transaction."""
+        if not record_ids:
+            return
         with self._tx() as db:
-            db.execute(
+            db.executemany(
                 "INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(source, record_id, event)"
                 " DO UPDATE SET status=excluded.status, run_id=excluded.run_id,"
                 " updated_at=excluded.updated_at",
-                (source, record_id, event, status, run_id, at.isoformat()),
+                [(source, r, event, status, run_id, at.isoformat()) for r in record_ids],
             )
 
     # -- dead letters -------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Events (POST /v3/events) and email campaigns (/v3/emailCampaigns) over a `Tx`.
+"""Events (POST and GET /v3/events) and email campaigns (/v3/emailCampaigns) over a `Tx`.
 
 Events: the contact is found through `identifiers`; an unknown email_id, ext_id or
 phone_id creates the contact (as Brevo's event tracking does), an unknown contact_id is
@@ -7,7 +7,10 @@ phone_id creates the contact (as Brevo's event tracking does), an unknown contac
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import calendar
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sandbox.brevo_contacts import (
@@ -98,14 +101,110 @@ def event_view(row: Any) -> dict[str, Any]:
     }
 
 
-def get_events(tx: Tx, limit: int = 100, offset: int = 0) -> dict[str, Any]:
-    """The recorded events, oldest first: {'events': [...], 'count': N}."""
-    check_page(limit, offset, 1000)
-    rows = tx.all("SELECT * FROM events ORDER BY id LIMIT ? OFFSET ?", limit, offset)
+# GET /v3/events lists custom events newest first. Each item has the fields of Brevo's
+# getEventsList schema the sandbox can know: contact_id, event_date (the sender's, else
+# the time received: the value the date window filters on), event_name, event_properties
+# and contact_properties ({} when none were sent). ASSUMPTIONS: the sandbox account has no
+# custom objects, so Brevo would ignore an event's `object` and no event has an
+# object_type: the field is left out and an object_type filter matches nothing;
+# event_filter_id is Brevo-internal and left out too. A bare date bound (YYYY-MM-DD) is a
+# UTC day, whole at both ends; without both bounds the window is the 6 calendar months up
+# to now. Events of the same date come newest received first.
+EVENTS_MAX_LIMIT = 10000
+SQL_INT_MAX = 2**63 - 1
+EVENT_WHEN = "COALESCE(event_date, received_at)"
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def listed_event(row: Any) -> dict[str, Any]:
+    """A stored event as an item of GET /v3/events."""
     return {
-        "events": [event_view(row) for row in rows],
-        "count": tx.scalar("SELECT COUNT(*) FROM events"),
+        "contact_id": row["contact_id"],
+        "event_date": row["event_date"] or row["received_at"],
+        "event_name": row["event_name"],
+        "event_properties": loads(row["event_properties"]) or {},
+        "contact_properties": loads(row["contact_properties"]) or {},
     }
+
+
+def get_events(
+    tx: Tx,
+    limit: int = 100,
+    offset: int = 0,
+    *,
+    contact_id: Sequence[int] = (),
+    event_name: Sequence[str] = (),
+    object_type: Sequence[str] = (),
+    start_date: str | None = None,
+    end_date: str | None = None,
+) -> dict[str, Any]:
+    """GET /events: {'events': [...] newest event_date first, 'count': all matching}."""
+    if not 1 <= limit <= EVENTS_MAX_LIMIT:
+        raise invalid(f"limit should be between 1 and {EVENTS_MAX_LIMIT}")
+    if offset < 0:
+        raise invalid("offset should be 0 or more")
+    low, high = event_window(tx.now, start_date or None, end_date or None)
+    clause, params = _event_filters(low, high, contact_id, event_name, object_type)
+    rows = tx.all(
+        f"SELECT * FROM events WHERE {clause} ORDER BY {EVENT_WHEN} DESC, id DESC"
+        " LIMIT ? OFFSET ?",
+        *params, limit, min(offset, SQL_INT_MAX),
+    )  # fmt: skip
+    count = tx.scalar(f"SELECT COUNT(*) FROM events WHERE {clause}", *params)
+    return {"events": [listed_event(row) for row in rows], "count": count}
+
+
+def _event_filters(
+    low: str, high: str, ids: Sequence[int], names: Sequence[str], types: Sequence[str]
+) -> tuple[str, list[Any]]:
+    """The WHERE clause and its parameters: the window AND each filter given (values ORed)."""
+    if any(not -SQL_INT_MAX - 1 <= value <= SQL_INT_MAX for value in ids):
+        raise invalid("contact_id should be a 64-bit integer")
+    where: list[str] = [f"{EVENT_WHEN} BETWEEN ? AND ?"]
+    params: list[Any] = [low, high]
+    for column, values in (("contact_id", ids), ("event_name", names)):
+        wanted = [value for value in values if value != ""]
+        if wanted:
+            where.append(f"{column} IN ({', '.join('?' * len(wanted))})")
+            params.extend(wanted)
+    if any(value != "" for value in types):
+        where.append("0")  # no event carries an object (see above)
+    return " AND ".join(where), params
+
+
+def event_window(now: datetime, start: str | None, end: str | None) -> tuple[str, str]:
+    """The inclusive (low, high) stamps of startDate/endDate; the last 6 months by default."""
+    if start is None and end is None:
+        return iso(months_before(now, 6)), iso(now)
+    if start is None:
+        raise missing("startDate is mandatory when endDate is used")
+    if end is None:
+        raise missing("endDate is mandatory when startDate is used")
+    low, high = _date_bound(start, "startDate", False), _date_bound(end, "endDate", True)
+    if low > high:
+        raise invalid("startDate should be before or equal to endDate")
+    return iso(low), iso(high)
+
+
+def _date_bound(value: str, field: str, end: bool) -> datetime:
+    if not DAY.match(value):
+        if "T" not in value.upper() and " " not in value:
+            raise invalid(f"Invalid {field}: expected YYYY-MM-DD or RFC3339")
+        return parse_datetime(value, field)
+    try:
+        day = date.fromisoformat(value)
+    except ValueError as exc:
+        raise invalid(f"Invalid {field}: expected YYYY-MM-DD or RFC3339") from exc
+    moment = time(23, 59, 59, 999000, UTC) if end else time(0, 0, tzinfo=UTC)
+    return datetime.combine(day, moment)
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same time `months` calendar months earlier (the day clamped to the month's end)."""
+    index = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
 
 
 def create_campaign(tx: Tx, request: Mapping[str, Any]) -> dict[str, Any]:

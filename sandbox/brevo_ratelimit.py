@@ -27,6 +27,7 @@ HOUR = 3600.0
 DEFAULT_RATE_LIMITS: Mapping[str, RateLimit] = {
     "contacts": RateLimit(10, 1.0),  # /v3/contacts/*: 10/s (36,000/h)
     "events": RateLimit(10, 1.0),  # POST /v3/events: 10/s
+    "events_read": RateLimit(100, HOUR),  # GET /v3/events: not listed, so "other": 100/h
     "lists": RateLimit(100, HOUR),  # most other endpoints: 100/h
     "attributes": RateLimit(100, HOUR),
     "folders": RateLimit(100, HOUR),

@@ -37,6 +37,15 @@ def query_int(request: Request, name: str, default: int) -> int:
         raise invalid(f"{name} should be an integer") from exc
 
 
+def query_ints(request: Request, name: str) -> list[int]:
+    """A repeatable integer query parameter (name=1&name=2); invalid_parameter if one is not."""
+    values = [raw for raw in request.query_params.getlist(name) if raw != ""]
+    try:
+        return [int(raw) for raw in values]
+    except ValueError as exc:
+        raise invalid(f"{name} should be a list of integers") from exc
+
+
 class RestMirror:
     """GET endpoints under /v3, authenticated by the `api-key` header."""
 
@@ -134,13 +143,20 @@ class RestMirror:
         return self._serve(request, "folders", op)
 
     async def get_events(self, request: Request) -> Response:
-        """GET /v3/events?limit&offset: the events recorded, oldest first."""
+        """GET /v3/events?contact_id&event_name&object_type&startDate&endDate&limit&offset."""
 
         def op() -> Op:
+            q = request.query_params
             limit, offset = query_int(request, "limit", 100), query_int(request, "offset", 0)
-            return lambda tx: activity.get_events(tx, limit, offset)
+            contact_ids = query_ints(request, "contact_id")
+            names, types = q.getlist("event_name"), q.getlist("object_type")
+            start, end = q.get("startDate"), q.get("endDate")
+            return lambda tx: activity.get_events(
+                tx, limit, offset, contact_id=contact_ids, event_name=names, object_type=types,
+                start_date=start, end_date=end,
+            )  # fmt: skip
 
-        return self._serve(request, "events", op)
+        return self._serve(request, "events_read", op)
 
     async def get_process(self, request: Request) -> Response:
         """GET /v3/processes/{processId}."""

@@ -2,7 +2,7 @@
 and brevo_events (conventions in sandbox.brevo_tools).
 
 brevo_events is an ASSUMPTION: Brevo's MCP event tools are not public, so create_event is
-modelled on the REST endpoint POST /v3/events.
+modelled on the REST endpoint POST /v3/events and get_events on GET /v3/events.
 """
 
 from typing import Annotated, Any, Literal
@@ -235,11 +235,11 @@ class Identifiers(BaseModel):
 
 
 class EventsTools(ModuleTools):
-    """brevo_events (ASSUMPTION: modelled on POST /v3/events)."""
+    """brevo_events (ASSUMPTION: modelled on POST and GET /v3/events)."""
 
     module = "brevo_events"
     category = "events"
-    tools = ("create_event",)
+    tools = ("create_event", "get_events")
 
     async def create_event(
         self,
@@ -272,3 +272,50 @@ class EventsTools(ModuleTools):
             event_properties=event_properties,
         )
         return self._run("create_event", lambda tx: activity.create_event(tx, request))
+
+    async def get_events(
+        self,
+        contact_id: Annotated[
+            list[int] | None, Field(description="Only events of these contact ids.")
+        ] = None,
+        event_name: Annotated[
+            list[str] | None, Field(description="Only events with one of these exact names.")
+        ] = None,
+        object_type: Annotated[
+            list[str] | None,
+            Field(
+                description="Only events linked to an object of these types (events sent "
+                "without an object have none)."
+            ),
+        ] = None,
+        startDate: Annotated[
+            str | None,
+            Field(
+                description="Start of the window, inclusive: YYYY-MM-DD (UTC day) or RFC3339 "
+                "like 2024-05-01T10:00:00Z. Required with endDate."
+            ),
+        ] = None,
+        endDate: Annotated[
+            str | None,
+            Field(
+                description="End of the window, inclusive (a YYYY-MM-DD covers that whole day). "
+                "Required with startDate; with neither, the window is the last 6 months."
+            ),
+        ] = None,
+        limit: Annotated[int, Field(description="Page size, 1 to 10000.")] = 100,
+        offset: Offset = 0,
+    ) -> Result:
+        """List custom events, newest event_date first (ASSUMPTION: Brevo's MCP event tools
+        are not public; this is GET /v3/events). Filters combine with AND, the values of one
+        filter with OR. To check whether an event you sent arrived, filter by event_name and
+        contact_id over a window around its event_date and compare event_properties.
+        Returns {"events": [{"contact_id", "event_date", "event_name", "event_properties",
+        "contact_properties"}], "count": N}; count is every match, page on with offset."""
+        return self._run(
+            "get_events",
+            lambda tx: activity.get_events(
+                tx, limit, offset, contact_id=contact_id or (), event_name=event_name or (),
+                object_type=object_type or (), start_date=startDate, end_date=endDate,
+            ),
+            category="events_read",
+        )  # fmt: skip

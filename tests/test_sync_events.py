@@ -107,3 +107,43 @@ async def test_a_refused_event_is_marked_failed_and_keeps_the_cursor(tmp_path: P
         first = min(completed(world))
         assert store.ledger_status("woocommerce", str(first), EVENT) == "failed"
         store.close()
+
+
+async def test_confirm_settles_pending_events_by_asking_brevo(tmp_path: Path) -> None:
+    """With `confirm`, a 'pending' entry is looked up in Brevo's events (get_events):
+    one that arrived is marked sent and not resent, one that did not is sent; when the
+    lookup fails the entry stays pending, counts as failed and keeps the cursor."""
+    with World(tmp_path, customers=40, orders=90) as world:
+        arrived, lost, *_ = sorted(completed(world))
+        plan = orders_plan()
+        plan["then"][0]["confirm"] = {
+            "tool": "brevo_events__get_events",
+            "key": "event_properties.order_id",
+        }
+        plan["cursor"] = {"stream": "orders", "field": "date_modified_gmt"}
+        store = RunStore(world.db)
+        now = datetime.now(UTC)
+        for order in (arrived, lost):
+            store.ledger_mark("woocommerce", str(order), EVENT, "pending", "crashed-run", now)
+        store.close()
+        async with world.bench() as bench:
+            email = world.woo.get("orders", arrived)["billing"]["email"].strip().lower()  # type: ignore[index]
+            await bench.call("brevo_events__create_event", event_name=EVENT,
+                             identifiers={"email_id": email},
+                             event_properties={"order_id": arrived})  # fmt: skip
+            broken = {**plan, "then": [{**plan["then"][0], "confirm": {
+                **plan["then"][0]["confirm"], "arguments": {"limit": 0}}}]}  # fmt: skip
+            refused = summary_of(await bench.sync("run-1").call(broken))
+            settled = summary_of(await bench.sync("run-2").call(plan))
+        assert refused["then"][f"event '{EVENT}'"]["failed"] == 2
+        assert refused["cursor_staged"] is None
+        counts = settled["then"][f"event '{EVENT}'"]
+        assert counts["arrived before an interrupted run ended"] == 1
+        assert counts["resent after an interrupted run"] == 1
+        assert sent_orders(world).count(arrived) == 1 and sent_orders(world).count(lost) == 1
+        assert sorted(set(sent_orders(world))) == sorted(completed(world))
+        store = RunStore(world.db)
+        assert {store.ledger_status("woocommerce", str(o), EVENT) for o in (arrived, lost)} == {
+            "sent"
+        }
+        store.close()

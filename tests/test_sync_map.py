@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from runtime.tools.sync_map import (
 from runtime.tools.sync_plan import SyncPlan, parse_plan
 from runtime.tools.sync_report import MAX_BYTES, Report
 from runtime.tools.sync_template import fill, probe_record, reference_problems, schema_problems
+from runtime.tools.sync_window import Window, fingerprint, moved_back
 
 BASE: dict[str, Any] = {
     "source": {"source": "shop", "path": "customers"},
@@ -109,10 +111,46 @@ def test_the_cursor_filter_skips_records_not_modified_after_it() -> None:
     cond = [{"field": field, "after": "cursor", "if_no_cursor": "2026-01-01T00:00:00"}]
     cursor_plan = {"cursor": {"stream": "customers", "field": field}, "filter": cond}
     assert isinstance(mapper(None, **cursor_plan).apply(CUSTOMER), Mapped)
-    skipped = mapper("2026-02-01T10:00:00", **cursor_plan).apply(CUSTOMER)
-    assert isinstance(skipped, Skipped) and "not after 2026-02-01T10:00:00" in skipped.reason
+    skipped = mapper("2026-02-01T10:00:01", **cursor_plan).apply(CUSTOMER)
+    assert isinstance(skipped, Skipped) and "not after 2026-02-01T10:00:01" in skipped.reason
     null_modified = {**CUSTOMER, "date_modified_gmt": None}  # falls back to the creation
     assert isinstance(mapper("2026-01-05T00:00:00", **cursor_plan).apply(null_modified), Mapped)
+
+
+def test_the_cursor_overlap_rereads_and_skips_only_versions_already_synced() -> None:
+    """A record in the cursor's last `overlap` seconds is read again; the version a
+    committed run synced (its fingerprint is marked) is skipped, any other is synced."""
+    field = "date_modified_gmt"
+    plan = {"cursor": {"stream": "customers", "field": field, "overlap": 30},
+            "filter": [{"field": field, "after": "cursor"}]}  # fmt: skip
+    at, cursor = parse_time(CUSTOMER[field]), "2026-02-01T10:00:20"
+    assert at is not None
+
+    def outcome(marks: dict[str, str], record: dict[str, Any] = CUSTOMER, c: str = cursor) -> Any:
+        parsed = parse_plan({**BASE, **plan})
+        window = Window(parse_time(c), 30, marks)
+        return Mapper(parsed, compile_plan(parsed)[0], c, window).apply(record)
+
+    assert isinstance(outcome({}), Mapped)  # 20 s before the cursor, never seen: synced
+    assert isinstance(outcome({"42": fingerprint(CUSTOMER)}), Skipped)  # that very version
+    changed = {**CUSTOMER, "first_name": "Changed in the same second"}
+    assert isinstance(outcome({"42": fingerprint(CUSTOMER)}, changed), Mapped)
+    assert isinstance(outcome({}, CUSTOMER, "2026-02-01T10:00:31"), Skipped)  # out of reach
+    assert isinstance(outcome({}, {**CUSTOMER, "id": None}, "2026-02-01T10:00:00"), Skipped)
+    window = Window(None, 30, {})
+    window.note("1", at, CUSTOMER)
+    window.note("2", at + timedelta(seconds=40), {**CUSTOMER, "id": 2})
+    window.advance(at + timedelta(seconds=40))
+    assert window.marks_at(at + timedelta(seconds=40)) == {"2": fingerprint({**CUSTOMER, "id": 2})}
+    assert set(window.marks_at(at + timedelta(seconds=30))) == {"1"}
+
+
+def test_moved_back_keeps_the_cursor_format() -> None:
+    assert moved_back("2026-02-01T10:00:00", 60) == "2026-02-01T09:59:00"
+    assert moved_back("2026-02-01T10:00:00Z", 60) == "2026-02-01T09:59:00Z"
+    assert moved_back("2026-02-01T10:00:00+02:00", 1) == "2026-02-01T09:59:59+02:00"
+    assert moved_back("opaque-token", 60) == "opaque-token"
+    assert moved_back(None, 60) is None
 
 
 def test_filters_run_before_email_checks_so_old_bad_records_are_not_quarantined() -> None:

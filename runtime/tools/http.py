@@ -5,7 +5,8 @@
             -> per attempt: rate limiter -> auth (fresh nonce) -> send within the timeout
          -> compact JSON result, secrets stripped, large bodies cut
 
-Every failure the model could act on comes back as `ToolResult(is_error=True)`.
+Every failure the model could act on comes back as `ToolResult(is_error=True)`. Reading,
+decoding and cutting response bodies live in runtime.tools.http_body.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -26,9 +28,10 @@ from runtime.clock import Clock
 from runtime.config import ResolvedSource
 from runtime.errors import AgentsError
 from runtime.netguard import NetGuard, Resolver, Target
-from runtime.ratelimit import RateLimiter
+from runtime.ratelimit import Pacer
 from runtime.retry import RetryPolicy, retry_after_seconds, send_with_retries
 from runtime.tools import ToolResult
+from runtime.tools.http_body import decode_body, read_capped, render_body, select_headers
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 READ_METHODS = frozenset({"GET", "HEAD"})
@@ -36,16 +39,6 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 MAX_REDIRECTS = 3
 MAX_READ_BYTES = 8_000_000  # stop reading a body here; the rest is reported as truncated
 HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "te"})
-SHOWN_HEADERS = frozenset(
-    {"x-wp-total", "x-wp-totalpages", "link", "retry-after", "content-type", "location"}
-)
-RATE_HEADER_PREFIXES = ("ratelimit-", "x-ratelimit-", "x-rate-limit-", "x-sib-ratelimit-")
-BINARY_KINDS = frozenset({"image", "audio", "video", "font"})
-BINARY_TYPES = frozenset({"application/octet-stream", "application/pdf", "application/zip"})
-NARROW = (
-    "Narrow the request: '_fields' to return only the fields you need "
-    "(e.g. _fields=id,email,date_modified_gmt) and a smaller 'per_page', then page through."
-)
 
 
 class InvalidRequestError(AgentsError):
@@ -85,8 +78,10 @@ class HttpTool:
         self._nonce = nonce_factory or (lambda: secrets.token_hex(16))
         self._max_body_chars = max_body_chars
         self._policy = retry_policy or RetryPolicy()
-        self._limiters = {
-            name: RateLimiter(s.rate_limit, clock)
+        # Counted until the answer: a request started early but sent late (a busy loop)
+        # must not let the next window's first request reach the server within its window.
+        self._pacers = {
+            name: Pacer(s.rate_limit, clock)
             for name, s in self._sources.items()
             if s.rate_limit is not None
         }
@@ -153,7 +148,7 @@ class HttpTool:
             raise AgentsError(self._redact(_explain(exc, meta))) from None
         if response.extensions.get("capped"):
             raise AgentsError(f"The body of '{meta['url']}' is over {MAX_READ_BYTES} bytes.")
-        return response.status_code, response.headers, _decode(response)
+        return response.status_code, response.headers, decode_body(response)
 
     def _parse(self, arguments: dict[str, Any], method: str) -> _Request:
         """Validate the arguments; credentials the model sent are dropped with a note."""
@@ -223,16 +218,15 @@ class HttpTool:
 
     async def _send(self, req: _Request, target: Target, meta: dict[str, Any]) -> httpx.Response:
         """One hop with retries: rate limiter, fresh signature and timeout on every attempt."""
-        limiter = self._limiters.get(target.source.name)
+        pacer = self._pacers.get(target.source.name)
 
         async def attempt() -> httpx.Response:
             meta["attempts"] += 1
-            if limiter is not None:
-                await limiter.acquire()
-            response = await self._fetch(self._build(req, target), target.source.timeout_s)
+            async with pacer if pacer is not None else nullcontext():
+                response = await self._fetch(self._build(req, target), target.source.timeout_s)
             wait = retry_after_seconds(response, self._clock.now())
-            if response.status_code == 429 and limiter is not None and wait is not None:
-                limiter.penalize(wait)  # concurrent callers of this source wait too
+            if response.status_code == 429 and pacer is not None and wait is not None:
+                pacer.penalize(wait)  # concurrent callers of this source wait too
             return response
 
         idempotent = req.method in IDEMPOTENT
@@ -263,7 +257,7 @@ class HttpTool:
             with anyio.fail_after(timeout_s):
                 response = await self._client.send(request, stream=True)
                 try:
-                    content, capped = await _read_capped(response, MAX_READ_BYTES)
+                    content, capped = await read_capped(response, MAX_READ_BYTES)
                 finally:
                     with anyio.CancelScope(shield=True):
                         await response.aclose()
@@ -303,18 +297,6 @@ class HttpTool:
         return text
 
 
-async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    """The decoded body, cut after `limit` bytes; True when it was cut."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return b"".join(chunks)[:limit], True
-    return b"".join(chunks), False
-
-
 def _param_text(key: str, value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -345,85 +327,6 @@ def _explain(exc: BaseException, meta: dict[str, Any]) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"Request to '{where}' timed out ({tries}). Ask for less or retry later."
     return f"Request to '{where}' failed ({tries}): {str(exc) or type(exc).__name__}."
-
-
-def render_body(
-    response: httpx.Response, method: str, budget: int, capped: bool = False
-) -> tuple[Any, bool, str | None]:
-    """(body, truncated, note): parsed JSON or text, cut to about `budget` characters."""
-    if method == "HEAD" or not response.content:
-        return "", capped, None
-    body = _decode(response)
-    if isinstance(body, str):
-        if len(body) <= budget and not capped:
-            return body, False, None
-        return body[:budget], True, f"Body cut to {min(len(body), budget)} characters. {NARROW}"
-    if len(_dumps(body)) <= budget:
-        return body, False, None
-    cut = _fit(body, budget)
-    if isinstance(body, list):
-        note = f"Body cut to the first {len(cut)} of {len(body)} items ({budget} characters max)."
-    else:
-        note = f"Body cut to {budget} characters."
-    return cut, True, f"{note} {NARROW}"
-
-
-def _decode(response: httpx.Response) -> Any:
-    """Parsed JSON when the body is JSON, else text; binary bodies are only described."""
-    ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    content = response.content
-    if ctype.split("/")[0] in BINARY_KINDS or ctype in BINARY_TYPES or b"\x00" in content[:2048]:
-        return f"<binary body: {len(content)} bytes, content-type '{ctype or 'none'}'>"
-    text = response.text  # undecodable bytes become U+FFFD
-    if ctype.endswith("json") or text.lstrip()[:1] in ("{", "["):
-        try:
-            return json.loads(text, parse_constant=str)  # NaN/Infinity stay strings
-        except (ValueError, RecursionError):
-            pass
-    return text
-
-
-def _fit(value: Any, budget: int) -> Any:
-    """A prefix of `value` whose JSON fits about `budget` (lists by item, dicts by key)."""
-    if isinstance(value, list):
-        out: list[Any] = []
-        used = 2
-        for item in value:
-            size = len(_dumps(item)) + 1
-            if used + size > budget:
-                if not out and budget - used > 200:  # one huge item: show part of it
-                    out.append(_fit(item, budget - used))
-                break
-            out.append(item)
-            used += size
-        return out
-    if isinstance(value, dict):
-        kept: dict[str, Any] = {}
-        used = 2
-        for key, item in value.items():
-            room = budget - used - len(_dumps(key)) - 2
-            if len(_dumps(item)) > room and room > 200:
-                item = _fit(item, room)  # cut this value down; smaller keys may follow
-            if len(_dumps(item)) <= room:
-                kept[key] = item
-                used += len(_dumps(key)) + len(_dumps(item)) + 2
-        return kept
-    if isinstance(value, str):
-        return value[: max(budget - 2, 0)]
-    return value if len(_dumps(value)) <= budget else None
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def select_headers(headers: httpx.Headers) -> dict[str, str]:
-    """The headers worth showing the model: pagination, rate limits, type, redirects."""
-    out: dict[str, str] = {}
-    for name, value in headers.multi_items():
-        if name in SHOWN_HEADERS or name.startswith(RATE_HEADER_PREFIXES):
-            out[name] = f"{out[name]}, {value}" if name in out else value
-    return out
 
 
 def _describe_tool(sources: dict[str, ResolvedSource]) -> str:

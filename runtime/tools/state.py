@@ -22,17 +22,21 @@ FUTURE_SLACK = timedelta(minutes=5)
 
 @dataclass
 class CursorStage:
-    """Cursors staged by one run: stream -> (value committed when read, new value)."""
+    """Cursors staged by one run: stream -> (value committed when read, new value), and
+    the marks (record id -> fingerprint) of the records synced at the new value."""
 
     staged: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    marks: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def commit(self, store: RunStore, agent: str, run_id: str, at: datetime) -> list[str]:
         """Commit every staged cursor; returns the streams whose compare-and-set failed."""
         lost = []
         for stream, (expected, value) in sorted(self.staged.items()):
-            if not store.commit_cursor(agent, stream, expected, value, run_id, at):
+            marks = self.marks.get(stream)
+            if not store.commit_cursor(agent, stream, expected, value, run_id, at, marks):
                 lost.append(stream)
         self.staged.clear()  # committed (or lost): a later turn stages against the new value
+        self.marks.clear()
         return lost
 
 

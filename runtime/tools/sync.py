@@ -52,8 +52,6 @@ class SyncTool:
         self._http, self._tools, self._store, self._stage = http, tools, store, stage
         self._agent, self._run_id, self._clock, self._progress = agent, run_id, clock, progress
         self._sources = list(sources)  # the declared sources (HttpTool's), by name
-        given = sources.values() if isinstance(sources, Mapping) else []
-        self._limits = {s.name: s.rate_limit for s in given if s.rate_limit is not None}
 
     @property
     def description(self) -> str:
@@ -77,8 +75,7 @@ class SyncTool:
             plan = parse_plan(arguments)
             exprs = check_plan(plan, self._sources, self._lookup, names)
             ctx = SyncContext(self._http, self._lookup, names, self._store, self._stage,
-                              self._agent, self._run_id, self._clock, self._progress,
-                              self._limits)  # fmt: skip
+                              self._agent, self._run_id, self._clock, self._progress)  # fmt: skip
             report = await SyncRun(plan, exprs, ctx).execute()
         except (PlanError, SyncAborted) as exc:
             return ToolResult(str(exc), is_error=True, meta={"sync": "not started"})
@@ -108,8 +105,10 @@ Plan fields:
 - validate: {email: mapped path (default "email"), phones, invalid_phone: drop|reject,
   required}: failures go to the dead-letter table and the sync carries on.
 - dedupe: {key (mapped path, default "email", lower-cased), latest_by (source JMESPath)}.
-- cursor: {stream, field (source JMESPath)}: the largest value synced is staged, and
-  committed only if the run succeeds and nothing failed.
+- cursor: {stream, field (source JMESPath), overlap (seconds, default 60)}: the largest
+  value synced is staged, and committed only if the run succeeds and nothing failed. The
+  last `overlap` seconds before the cursor are read again (same-second and late
+  changes); versions already synced there are skipped.
 - sink: {tool, arguments (template: "$record", "$record.path", "$source.path"),
   concurrency, retry_without: [mapped paths dropped for one retry when an error names
   them], lookup: {tool, arguments ("$offset", "$limit"), items, key, compare} to tell
@@ -117,8 +116,11 @@ Plan fields:
   "$batch"}), item, size} for existing records, import: {tool, arguments ("$batch",
   "$list_ids"), item, size, poll_tool, poll_arguments ("$process_id")} for new ones}.
 - then: [{add_to_list: name or id, folder_id (create it there if missing), on:
-  created|synced}, {event, tool, arguments, when (JMESPath on the source), on}]; events
-  go through the event ledger: at most once per record ever.
+  created|synced}, {event, tool, arguments, when (JMESPath on the source), on, confirm:
+  {tool, arguments ("$event", "$since", "$until", "$limit", "$offset"), items, key
+  (JMESPath on a listed event, compared with the record id)}}]; events go through the
+  event ledger: at most once per record ever; with confirm, one a crash left unsure is
+  looked up at the destination and sent only if it is not there.
 - dry_run: true reports what would change (counts and a mapped sample), writing nothing.
 
 Example (WooCommerce customers -> Brevo contacts):

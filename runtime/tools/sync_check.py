@@ -70,6 +70,8 @@ def _tools_used(plan: SyncPlan) -> dict[str, str]:
     for i, step in enumerate(plan.then):
         if isinstance(step, EventStep):
             used[f"then[{i}].tool"] = step.tool
+            if step.confirm is not None:
+                used[f"then[{i}].confirm.tool"] = step.confirm.tool
         for role in ("get", "create", "add"):
             if isinstance(step, ListStep) and getattr(step, f"{role}_tool"):
                 used[f"then[{i}].{role}_tool"] = getattr(step, f"{role}_tool")

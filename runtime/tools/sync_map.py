@@ -11,19 +11,18 @@ sense of, a missing required field). `Deduper` keeps one record per key per run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import jmespath
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 
 from runtime.tools.sync_plan import Condition, EventStep, FieldSpec, SyncPlan
 from runtime.tools.sync_template import drop_path, get_path, set_path
+from runtime.tools.sync_transforms import TRANSFORMS, TransformError, e164, parse_time
+from runtime.tools.sync_window import Window
 
 
 @dataclass
@@ -56,10 +55,6 @@ class Mapped:
     outcome: str | None = None  # created | updated | written | unchanged | failed | rejected
     error: str | None = None
     listed: bool = False  # already added to the then-step lists (by the import)
-
-
-class TransformError(ValueError):
-    """A value a transform cannot convert."""
 
 
 def compile_expr(expr: str, where: str, problems: list[str]) -> ParsedResult | None:
@@ -111,6 +106,9 @@ def _sink_expressions(plan: SyncPlan) -> dict[str, str]:
     for i, step in enumerate(plan.then):
         if isinstance(step, EventStep) and step.when:
             found[f"then[{i}].when"] = step.when
+        if isinstance(step, EventStep) and step.confirm:
+            found[f"then[{i}].confirm.items"] = step.confirm.items
+            found[f"then[{i}].confirm.key"] = step.confirm.key
     return found
 
 
@@ -146,12 +144,19 @@ def constants(plan: SyncPlan) -> dict[str, Any]:
 class Mapper:
     """Turns one source record into Mapped, Skipped or Rejected."""
 
-    def __init__(self, plan: SyncPlan, exprs: dict[str, ParsedResult], cursor: str | None) -> None:
+    def __init__(
+        self,
+        plan: SyncPlan,
+        exprs: dict[str, ParsedResult],
+        cursor: str | None,
+        window: Window | None = None,
+    ) -> None:
         self._plan, self._x = plan, exprs
         self._checks = [
             (i, c) for i, c in sorted(enumerate(plan.filter), key=lambda p: p[1].valid_email)
         ]
         self._cursor = cursor
+        self.window = window or Window(parse_time(cursor), 0, {})
         self._consts = constants(plan)
 
     def apply(self, source: Any) -> Mapped | Skipped | Rejected:
@@ -163,7 +168,11 @@ class Mapper:
         for i, cond in self._checks:
             outcome = self._check(i, cond, source)
             if outcome is not None:
+                if isinstance(outcome, Rejected):
+                    self._note(source)  # quarantined once, not again by the next overlap
                 return outcome
+        if self._note(source):
+            return Skipped("synced before in this version (the cursor's overlap)")
         notes: list[str] = []
         try:
             record = self._map(source, notes)
@@ -185,10 +194,14 @@ class Mapper:
         value = self._get(f"filter[{i}].field", source)
         if cond.valid_email:
             return email_problem(value, cond.field)
-        after = self._cursor if cond.after == "cursor" else cond.after
-        if cond.after == "cursor" and after is None:
-            after = cond.if_no_cursor
-        for bound, later in ((after, True), (cond.before, False)):
+        bounds = [(cond.before, False)]
+        if cond.after == "cursor":
+            skipped = self._after_cursor(cond, value, source)
+            if skipped is not None:
+                return skipped
+        else:
+            bounds.append((cond.after, True))
+        for bound, later in bounds:
             if bound is None:
                 continue
             when, limit = parse_time(value), parse_time(bound)
@@ -203,6 +216,28 @@ class Mapper:
         if cond.not_empty and value in (None, "", [], {}):
             return Skipped(f"'{cond.field}' empty")
         return None
+
+    def _after_cursor(self, cond: Condition, value: Any, source: dict[str, Any]) -> Skipped | None:
+        """After the committed cursor less its overlap, else strictly after `if_no_cursor`."""
+        when = parse_time(value)
+        if when is None:
+            bounded = self._cursor is not None or cond.if_no_cursor is not None
+            return Skipped(f"no date in '{cond.field}'") if bounded else None
+        start = parse_time(cond.if_no_cursor) if self._cursor is None else None
+        if start is not None and when <= start:
+            return Skipped(f"'{cond.field}' not after {cond.if_no_cursor}")
+        if self.window.outside(_text(self._get("source.id", source)), when):
+            return Skipped(f"'{cond.field}' not after {self._cursor}")
+        return None
+
+    def _note(self, source: dict[str, Any]) -> bool:
+        """Remember a record for the next cursor's marks; whether it is known already."""
+        if "cursor.field" not in self._x:
+            return False
+        when = parse_time(self._get("cursor.field", source))
+        record_id = _text(self._get("source.id", source))
+        self.window.note(record_id, when, source)
+        return self.window.known(record_id, when, source)
 
     def _map(self, source: dict[str, Any], notes: list[str]) -> dict[str, Any]:
         record: dict[str, Any] = {}
@@ -277,36 +312,6 @@ def email_problem(value: Any, where: str) -> Rejected | None:
     return None
 
 
-def e164(value: Any, region: str | None) -> str | None:
-    """The phone in E.164 (+33612345678), or None when it cannot be a phone number.
-
-    "Possible" (the length fits the country), not "valid" (an allocated range): the
-    lenient check Brevo's SMS attribute is known to apply, and no real number is lost
-    to a stale numbering plan.
-    """
-    text = str(value).strip()
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    try:
-        number = phonenumbers.parse(text, (region or "").upper() or None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An aware UTC datetime from ISO 8601 text (naive means UTC); None if it is not one."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def order_key(value: Any) -> tuple[int, Any]:
     """Sort key for `latest_by` values: times as times, anything else after them as text."""
     when = parse_time(value)
@@ -317,54 +322,6 @@ def order_key(value: Any) -> tuple[int, Any]:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise TypeError("a boolean is not a number")
-    return float(value.strip()) if isinstance(value, str) else float(value)
-
-
-def _int(value: Any) -> int:
-    number = _float(value)
-    if not number.is_integer():
-        raise ValueError("not a whole number")
-    return int(number)
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "y", "on"):
-        return True
-    if text in ("false", "0", "no", "n", "off", ""):
-        return False
-    raise ValueError("not a boolean")
-
-
-def _date(value: Any) -> str:
-    when = parse_time(value)
-    if when is None:
-        raise ValueError("not an ISO 8601 date")
-    return when.strftime("%Y-%m-%d")
-
-
-def _str(value: Any) -> str:
-    if isinstance(value, dict | list):
-        raise TypeError("an object or list is not text")
-    return str(value)
-
-
-TRANSFORMS: dict[str, Callable[[Any], Any]] = {
-    "lower": lambda v: _str(v).lower(),
-    "trim": lambda v: _str(v).strip(),
-    "float": _float,
-    "int": _int,
-    "bool": _bool,
-    "date": _date,
-    "str": _str,
-}
 
 
 class Deduper:

@@ -104,6 +104,9 @@ class CursorPlan(_Model):
 
     stream: str = Field(pattern=STREAM_PATTERN)
     field: str
+    # Seconds before the cursor read again (late or same-second changes); the versions
+    # already synced there are skipped by fingerprint (runtime/tools/sync_window.py).
+    overlap: int = Field(60, ge=0, le=7 * 86400)
 
 
 class LookupPlan(_Model):
@@ -179,6 +182,27 @@ class ListStep(_Model):
     add_tool: str | None = None  # default: '*__add_contact_to_list'
 
 
+class ConfirmPlan(_Model):
+    """How to ask the destination whether an event a crashed run left 'pending' arrived.
+
+    `arguments` may use $since and $until (RFC 3339 UTC: an hour around the pending
+    entries), $limit and $offset; `key` (JMESPath on each listed event) is compared with
+    the record's id.
+    """
+
+    tool: str
+    arguments: Any = {
+        "event_name": ["$event"],
+        "startDate": "$since",
+        "endDate": "$until",
+        "limit": "$limit",
+        "offset": "$offset",
+    }
+    items: str = "events"
+    key: str
+    page_size: int = Field(1000, ge=1, le=10000)
+
+
 class EventStep(_Model):
     """Send an event once per (source, record id, event) ever, through the event ledger."""
 
@@ -187,6 +211,7 @@ class EventStep(_Model):
     arguments: Any
     when: str | None = None  # JMESPath on the source record: send only when true
     on: Literal["created", "synced"] = "synced"
+    confirm: ConfirmPlan | None = None  # without it a crash's 'pending' is never resent
 
 
 def _step_kind(value: Any) -> str | None:

@@ -13,28 +13,28 @@ and stages no cursor.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 from jmespath.parser import ParsedResult
 
-from runtime.agentfile import RateLimit
 from runtime.clock import Clock
 from runtime.errors import AgentsError
 from runtime.store import RunStore
 from runtime.tools.state import CursorStage
 from runtime.tools.sync_map import Deduper, Mapped, Mapper, Rejected, Skipped, order_key, parse_time
-from runtime.tools.sync_pacer import Pacer
 from runtime.tools.sync_plan import PlanError, SyncPlan
 from runtime.tools.sync_report import Report, SyncProgress, sample_of
 from runtime.tools.sync_sink import Sink, ToolLookup
 from runtime.tools.sync_source import JsonFetcher, Page, PageReader
 from runtime.tools.sync_template import fill, schema_problems, validator_of
 from runtime.tools.sync_then import ThenSteps
+from runtime.tools.sync_window import Window, moved_back
 
 SYNCED = ("created", "updated", "written", "unchanged")
 # Pages read ahead of the writes: enough that a slow write (an import being processed)
@@ -59,7 +59,6 @@ class SyncContext:
     run_id: str
     clock: Clock
     progress: Callable[[SyncProgress], None] | None = None
-    limits: Mapping[str, RateLimit] = field(default_factory=dict)  # by source name
 
 
 class SyncRun:
@@ -68,9 +67,12 @@ class SyncRun:
     def __init__(self, plan: SyncPlan, exprs: dict[str, ParsedResult], ctx: SyncContext) -> None:
         self.plan, self._x, self.ctx = plan, exprs, ctx
         self.report = Report(dry_run=plan.dry_run)
-        stream = plan.cursor.stream if plan.cursor else None
-        self._committed = ctx.store.cursor(ctx.agent, stream) if stream else None
-        self._mapper = Mapper(plan, exprs, self._committed)
+        cursor = plan.cursor
+        self._committed = ctx.store.cursor(ctx.agent, cursor.stream) if cursor else None
+        self._overlap = cursor.overlap if cursor else 0
+        marks = ctx.store.cursor_marks(ctx.agent, cursor.stream) if cursor else {}
+        self._window = Window(parse_time(self._committed), self._overlap, marks)
+        self._mapper = Mapper(plan, exprs, self._committed, self._window)
         self._dedupe = Deduper()
         self.sink = Sink(plan.sink, ctx.tools, ctx.clock, exprs, dry_run=plan.dry_run)
         run = (ctx.agent, ctx.run_id)
@@ -78,6 +80,7 @@ class SyncRun:
         self.report.then = self.then.counts
         self._deferred: list[Mapped] = []
         self._newest: Any = None
+        self._source_now: datetime | None = None  # the first page's Date header
         self._started = False  # True once anything may have been written
 
     async def execute(self) -> Report:
@@ -98,11 +101,10 @@ class SyncRun:
 
     async def _pages(self) -> None:
         source = self.plan.source
-        params = fill(source.params, {"cursor": self._committed}) or {}
+        read_from = moved_back(self._committed, self._overlap)
+        params = fill(source.params, {"cursor": read_from}) or {}
         items, next_cursor = self._x.get("source.items"), self._x.get("source.next_cursor")
-        limit = self.ctx.limits.get(source.source)
-        pacer = Pacer(limit, self.ctx.clock) if limit else None
-        reader = PageReader(self.ctx.http, source, items, next_cursor, params, pacer)
+        reader = PageReader(self.ctx.http, source, items, next_cursor, params)
         async with _prefetched(reader) as pages:  # reading starts while we look things up
             problems = await self.then.prepare()
             if problems:
@@ -118,6 +120,8 @@ class SyncRun:
         self.report.pages += 1
         self.report.fetched += len(page.items)
         self.report.total = page.total if page.total is not None else self.report.total
+        if self._source_now is None:  # the first page is read first, alone
+            self._source_now = page.now
         kept: dict[Any, Mapped] = {}
         rejects: list[tuple[Any, Rejected]] = []
         for position, source in enumerate(page.items):
@@ -196,7 +200,7 @@ class SyncRun:
         return schema_problems(schema, args, where, probe=False, validator=check)
 
     async def _write(self, items: list[Mapped]) -> None:
-        done = await self.sink.write(items, self.then.created_list_ids)
+        done = await self.sink.write(items, self.then.created_list_ids, self.then.intend)
         await self._settle(done)
 
     async def _settle(self, done: list[Mapped]) -> None:
@@ -234,6 +238,9 @@ class SyncRun:
             self._newest is None or order_key(value) > order_key(self._newest)
         ):
             self._newest = value
+        when = parse_time(value)
+        if when is not None:
+            self._window.advance(min(when, self._now()))
 
     def _stage_cursor(self) -> None:
         plan, r = self.plan, self.report
@@ -249,20 +256,24 @@ class SyncRun:
         if why:
             r.cursor_note = why
             return
-        value = self._clamped(str(self._newest))
-        stream = plan.cursor.stream
-        expected = self.ctx.stage.staged.get(stream, (self._committed, ""))[0]
+        value, note = self._clamped(str(self._newest)), "staged: committed when the run ends"
         if self._committed is not None and order_key(value) <= order_key(self._committed):
-            r.cursor_note = "cursor already at or past the newest record synced"
-            return
-        self.ctx.stage.staged[stream] = (expected, value)
-        r.cursor_staged = value
-        r.cursor_note = "staged: committed when the run ends successfully"
+            value, note = self._committed, "unchanged; the records synced at it are remembered"
+        stream, stage = plan.cursor.stream, self.ctx.stage
+        stage.staged[stream] = (stage.staged.get(stream, (self._committed, ""))[0], value)
+        when = parse_time(value)
+        if when is not None:
+            stage.marks[stream] = self._window.marks_at(when)
+        r.cursor_staged, r.cursor_note = value, note + " successfully"
+
+    def _now(self) -> datetime:
+        """The earlier of the runtime's clock and the source's (its Date header)."""
+        now = self.ctx.clock.now()
+        return now if self._source_now is None else min(now, self._source_now)
 
     def _clamped(self, value: str) -> str:
-        """The cursor never passes now: a future-dated record is read again next time."""
-        now = self.ctx.clock.now()
-        when = parse_time(value)
+        """The cursor never passes the source's now: a future-dated record is read again."""
+        now, when = self._now(), parse_time(value)
         if when is not None and when > now:
             return now.strftime("%Y-%m-%dT%H:%M:%S")
         return value

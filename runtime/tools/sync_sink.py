@@ -141,11 +141,17 @@ class Sink:
         return "existing"
 
     # -- writing ---------------------------------------------------------------
-    async def write(self, items: list[Mapped], list_ids: ListIds) -> list[Mapped]:
-        """Write one page's records; returns those with a final outcome (imports may wait)."""
+    async def write(
+        self, items: list[Mapped], list_ids: ListIds,
+        before: Callable[[list[Mapped]], None] | None = None,
+    ) -> list[Mapped]:  # fmt: skip
+        """Write one page's records; returns those with a final outcome (imports may wait).
+        `before` sees the records classified (their .state), before anything is written."""
         for item in items:
             self._claim(item)
             item.state = self.classify(item)
+        if before is not None and not self._dry:
+            before(items)
         if self._dry:
             for item in items:
                 item.outcome = _predicted(item.state)

@@ -15,8 +15,8 @@ authentication and retries as an `http_request` call. Pagination modes:
   until it is null.
 - "none": one request.
 
-`params` may hold "$cursor" (the stream's committed cursor; left out when there is
-none), for APIs that filter on the server (`updated_since`).
+`params` may hold "$cursor" (the stream's committed cursor less its overlap; left out
+when there is none), for APIs that filter on the server (`updated_since`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import anyio
@@ -32,7 +34,6 @@ import httpx
 from jmespath.parser import ParsedResult
 
 from runtime.errors import AgentsError
-from runtime.tools.sync_pacer import Pacer
 from runtime.tools.sync_plan import SourcePlan
 
 LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?', re.IGNORECASE)
@@ -53,11 +54,13 @@ class JsonFetcher(Protocol):
 
 @dataclass
 class Page:
-    """One page of records; `total` is the source's count of all records when it says."""
+    """One page of records; `total` is the source's count of all records when it says,
+    `now` the source's clock when it answered (its Date header), when it says."""
 
     number: int
     items: list[Any]
     total: int | None
+    now: datetime | None = None
 
 
 class PageReader:
@@ -70,12 +73,10 @@ class PageReader:
         items: ParsedResult | None,
         next_cursor: ParsedResult | None,
         params: dict[str, Any] | None = None,
-        pacer: Pacer | None = None,
     ) -> None:
         self._http, self._plan = http, plan
         self._items, self._next = items, next_cursor
         self._params = plan.params if params is None else params  # '$cursor' filled in
-        self._pacer = pacer
 
     async def pages(self) -> AsyncIterator[Page]:
         """Every page in order; raises SourceError when one cannot be read."""
@@ -174,15 +175,11 @@ class PageReader:
     async def _get(
         self, path: str, params: dict[str, Any], count: int
     ) -> tuple[httpx.Headers, Any, Page]:
-        if self._pacer is None:
-            status, headers, body = await self._http.fetch_json(self._plan.source, path, params)
-        else:
-            async with self._pacer:
-                status, headers, body = await self._http.fetch_json(self._plan.source, path, params)
+        status, headers, body = await self._http.fetch_json(self._plan.source, path, params)
         if status != 200:
             raise SourceError(f"Page {count} of '{self._plan.path}': HTTP {status}: {_brief(body)}")
-        page = Page(count, self._extract(body, count), _int(headers.get("x-wp-total")))
-        return headers, body, page
+        total, now = _int(headers.get("x-wp-total")), _date(headers.get("date"))
+        return headers, body, Page(count, self._extract(body, count), total, now)
 
     def _extract(self, body: Any, count: int) -> list[Any]:
         if self._items is not None:
@@ -211,6 +208,17 @@ def _int(value: Any) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def _date(value: str | None) -> datetime | None:
+    """An HTTP Date header as an aware UTC datetime; None when absent or unreadable."""
+    try:
+        when = parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _kind(value: Any) -> str:

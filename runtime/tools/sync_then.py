@@ -2,11 +2,16 @@
 
 - `add_to_list`: the list is found by name (or taken by id) before anything is written,
   created in `folder_id` on first use when it does not exist, and filled in calls of at
-  most 150 keys. Contacts already in the list are counted, not failed.
+  most 150 keys. Contacts already in the list are counted, not failed. For `on: created`
+  a record the lookup says is new is marked 'pending' in the ledger (event "list:NAME")
+  before it is written and 'sent' once it is in the list, so a record created by a run
+  that crashed before the list call is found 'existing' by the next run and still added.
 - `event`: sent at most once per (source, record id, event) ever, through the store's
   event ledger: marked 'pending' before the call and 'sent' after it; a call the
-  destination refused is marked 'failed' and tried again by a later run; one left
-  'pending' by a crash is not sent again (it may have arrived), only reported.
+  destination refused is marked 'failed' and tried again by a later run. One left
+  'pending' by a crash is looked up at the destination when the step has `confirm`
+  (sync_confirm.py): found, it is marked 'sent'; not found, it is sent. Without
+  `confirm` it is never resent (it may have arrived), only reported.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from jmespath.parser import ParsedResult
 
 from runtime.clock import Clock
 from runtime.store import RunStore
+from runtime.tools.sync_confirm import Confirmer
 from runtime.tools.sync_map import Mapped
 from runtime.tools.sync_plan import EventStep, ListStep, SyncPlan
 from runtime.tools.sync_sink import SinkError, ToolLookup, call_json
@@ -49,10 +55,11 @@ class ListTarget:
             list_tool(step, r, names) for r in ("get", "create", "add")
         )
         self.list_id: int | None = step.add_to_list if isinstance(step.add_to_list, int) else None
-        self.buffer: list[str] = []
+        self.buffer: list[tuple[str, str | None]] = []  # (key, record id)
         self.counts: Counter[str] = Counter()
         self.errors: list[str] = []
         self.label = f"list '{step.add_to_list}'"
+        self.ledger_event = f"list:{step.add_to_list}"
 
     async def resolve(self) -> str | None:
         """Find the list by name (read-only); a problem text when it cannot be used."""
@@ -88,28 +95,30 @@ class ListTarget:
             self.counts["list created"] += 1
         return self.list_id
 
-    async def flush(self, force: bool) -> None:
-        """Send full chunks (all of the buffer when `force`)."""
+    async def flush(self, force: bool) -> list[str]:
+        """Send full chunks (all of the buffer when `force`); the record ids now listed."""
+        listed: list[str] = []
         while self.buffer and (force or len(self.buffer) >= LIST_CHUNK):
             chunk, self.buffer = self.buffer[:LIST_CHUNK], self.buffer[LIST_CHUNK:]
             list_id = await self.ensure()
             assert self.add is not None and list_id is not None
-            result, error = await self._call(self.add, {"listId": list_id, "emails": chunk})
+            keys = [k for k, _ in chunk]
+            result, error = await self._call(self.add, {"listId": list_id, "emails": keys})
             if error is not None and "already in list" in error.lower():
                 self.counts["already in list"] += len(chunk)
             elif error is not None:
                 self.counts["failed"] += len(chunk)
                 self.errors.append(f"{self.label}: {error}")
+                continue
             else:
                 contacts = (result or {}).get("contacts", {}) if isinstance(result, dict) else {}
                 self.counts["added"] += len(contacts.get("success", chunk))
                 self.counts["already in list"] += len(contacts.get("failure", []))
+            listed += [rid for _, rid in chunk if rid is not None]
+        return listed
 
     async def _call(self, name: str, args: dict[str, Any]) -> tuple[Any, str | None]:
-        tool = self._tools(name)
-        if tool is None:
-            return None, f"tool '{name}' is not available"
-        return await call_json(tool, args)
+        return await call_tool(self._tools, name, args)
 
 
 class ThenSteps:
@@ -144,6 +153,14 @@ class ThenSteps:
         self.counts |= {f"event '{s.event}'": Counter() for _, s in self.events}
         self.errors: list[str] = []
         self._gate = anyio.CapacityLimiter(plan.sink.concurrency)
+        self._confirmers = {
+            i: Confirmer(s, f"then[{i}]", self._call, exprs, store, self._source, clock)
+            for i, s in self.events
+            if s.confirm is not None
+        }
+
+    async def _call(self, name: str, args: dict[str, Any]) -> tuple[Any, str | None]:
+        return await call_tool(self._tools, name, args)
 
     async def prepare(self) -> list[str]:
         """Find the lists by name before anything is written; problems by field path."""
@@ -163,6 +180,13 @@ class ThenSteps:
                 ids.append(list_id)
         return ids
 
+    def intend(self, items: list[Mapped]) -> None:
+        """Before the writes: new records bound for an `on: created` list are 'pending'."""
+        ids = [i.record_id for i in items if i.state == "new" and i.record_id is not None]
+        for _, target in self.lists:
+            if target.step.on == "created" and ids:
+                self._mark(target, ids, "pending")
+
     async def run(self, items: list[Mapped], *, dry_run: bool) -> None:
         """Queue list additions and send events for records that were written."""
         for _, target in self.lists:
@@ -171,11 +195,16 @@ class ThenSteps:
             await self._events(i, step, items, dry_run)
 
     async def _queue(self, target: ListTarget, items: list[Mapped], dry_run: bool) -> None:
+        on, imported = target.step.on, list[str]()
+        earlier = set() if dry_run or on != "created" else self._created_earlier(target, items)
         for item in items:
-            if not _applies(target.step.on, item):
+            if item.record_id in earlier:
+                target.counts["created by an interrupted run"] += 1
+            elif not _applies(on, item):
                 continue
-            if item.listed and target.step.on == "created":
+            if item.listed and on == "created":
                 target.counts["added by the import"] += 1
+                imported += [item.record_id] if item.record_id is not None else []
                 continue
             key = get_path(item.record, target.step.key)
             if key is None:
@@ -183,14 +212,28 @@ class ThenSteps:
             if dry_run:
                 target.counts["would add"] += 1
             else:
-                target.buffer.append(str(key))
+                target.buffer.append((str(key), item.record_id))
         if not dry_run:
-            await target.flush(force=False)
+            self._mark(target, imported + await target.flush(force=False), "sent")
+
+    def _created_earlier(self, target: ListTarget, items: list[Mapped]) -> set[str]:
+        """Records found existing now that an earlier run created and never listed."""
+        ids = [i.record_id for i in items if i.record_id is not None and i.outcome in SYNCED
+               and i.outcome != "created"]  # fmt: skip
+        found = self._store.ledger_entries(self._source, target.ledger_event, ids)
+        return {r for r, (st, run, _) in found.items() if st == "pending" and run != self._run_id}
+
+    def _mark(self, target: ListTarget, ids: list[str], status: str) -> None:
+        if ids and target.step.on == "created":
+            now = self._clock.now()
+            self._store.ledger_mark_many(
+                self._source, target.ledger_event, ids, status, self._run_id, now
+            )
 
     async def flush(self) -> None:
         """Send what the list buffers still hold."""
         for _, target in self.lists:
-            await target.flush(force=True)
+            self._mark(target, await target.flush(force=True), "sent")
             self.errors += target.errors
             target.errors = []
 
@@ -199,24 +242,30 @@ class ThenSteps:
         return sum(c["failed"] for c in self.counts.values())
 
     async def _events(self, i: int, step: EventStep, items: list[Mapped], dry_run: bool) -> None:
-        counts = self.counts[f"event '{step.event}'"]
         when = self._x.get(f"then[{i}].when")
         chosen = [
             item for item in items
             if _applies(step.on, item) and (when is None or when.search(item.source))
         ]  # fmt: skip
+        ids = [item.record_id for item in chosen if item.record_id is not None]
+        found = self._store.ledger_entries(self._source, step.event, ids)
         async with anyio.create_task_group() as tg:
             for item in chosen:
-                tg.start_soon(self._event, step, item, counts, dry_run)
+                status = found[item.record_id][0] if item.record_id in found else None
+                tg.start_soon(self._event, i, step, item, status, dry_run)
 
-    async def _event(self, step: EventStep, item: Mapped, counts: Counter[str], dry: bool) -> None:
+    async def _event(
+        self, i: int, step: EventStep, item: Mapped, status: str | None, dry: bool
+    ) -> None:
+        counts = self.counts[f"event '{step.event}'"]
         if item.record_id is None:
             counts["no record id"] += 1
             return
         key = (self._source, item.record_id, step.event)
-        status = self._store.ledger_status(*key)
-        if status in ("sent", "pending"):
-            counts["already sent" if status == "sent" else "pending from an earlier run"] += 1
+        if status == "sent":
+            counts["already sent"] += 1
+            return
+        if status == "pending" and not await self._unsent(i, step, item.record_id, dry):
             return
         if dry:
             counts["would send"] += 1
@@ -233,6 +282,36 @@ class ThenSteps:
         counts["failed" if error else "sent"] += 1
         if error:
             self.errors.append(f"event '{step.event}' for {item.record_id}: {error}")
+
+    async def _unsent(self, i: int, step: EventStep, record_id: str, dry: bool) -> bool:
+        """Whether an event left 'pending' by a crash must be sent: it is when the
+        destination does not list it; without `confirm` it never is (reported)."""
+        counts, confirmer = self.counts[f"event '{step.event}'"], self._confirmers.get(i)
+        if confirmer is None:
+            counts["pending from an earlier run"] += 1
+            return False
+        try:
+            arrived = record_id in await confirmer.arrived()
+        except SinkError as exc:
+            counts["failed"] += 1  # keeps the cursor: the next run asks again
+            self.errors.append(f"event '{step.event}' for {record_id}: {exc}")
+            return False
+        if not arrived:
+            counts["resent after an interrupted run"] += 1
+            return True
+        counts["arrived before an interrupted run ended"] += 1
+        if not dry:
+            now = self._clock.now()
+            self._store.ledger_mark(self._source, record_id, step.event, "sent", self._run_id, now)
+        return False
+
+
+async def call_tool(tools: ToolLookup, name: str, args: dict[str, Any]) -> tuple[Any, str | None]:
+    """call_json on the session's tool `name`; an error text when it is not there."""
+    tool = tools(name)
+    if tool is None:
+        return None, f"tool '{name}' is not available"
+    return await call_json(tool, args)
 
 
 def _applies(on: str, item: Mapped) -> bool:

@@ -179,6 +179,7 @@ def orders_plan() -> dict[str, Any]:
                     "event_properties": {"order_id": "$source.id"},
                 },
                 "when": "status == 'completed'",
+                "confirm": {"tool": "brevo_events__get_events", "key": "event_properties.order_id"},
             }
         ],
     }

@@ -373,7 +373,10 @@ async def test_rate_limit_is_never_exceeded_under_concurrency(server) -> None:
             tg.start_soon(one, t)
     assert statuses == [200] * 60 and len(sent) == 60 and shop.hits[f"{BASE}/echo"] == 60
     assert max_in_any_window(sent, 1.0) == 10
-    assert max(sent) <= 5 * 1.05  # 60 at 10/s: 5 s at best, and not much more
+    # The first ten leave at once (no needless serialising). Throughput is measured with
+    # the real clock in benchmarks/b1_source_throughput.py: here answers arrive in real time
+    # while the fake clock jumps, so fake-time throughput means nothing.
+    assert sorted(sent)[9] == 0.0
 
 
 @pytest.mark.anyio

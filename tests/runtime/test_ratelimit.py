@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 from datetime import UTC, datetime
+from typing import Any
 
 import anyio
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from runtime.agentfile import RateLimit
 from runtime.clock import FrozenClock
-from runtime.ratelimit import RateLimiter
+from runtime.ratelimit import PACER_MARGIN_S, Pacer, RateLimiter
 
 
 def clock() -> FrozenClock:
@@ -64,11 +65,83 @@ async def test_a_slow_trickle_is_not_delayed() -> None:
 @pytest.mark.anyio
 async def test_penalize_holds_everyone_back() -> None:
     c = clock()
-    limiter = RateLimiter(RateLimit(requests=100, per_seconds=1), c)
-    await limiter.acquire()
-    limiter.penalize(7.0)
-    times = await acquire_all(limiter, c, 3)
+    pacer = Pacer(RateLimit(requests=100, per_seconds=1), c)
+    async with pacer:
+        pass
+    pacer.penalize(7.0)
+    times = (await paced_all(pacer, c, 3, lambda: anyio.lowlevel.checkpoint()))[0]
     assert min(times) == pytest.approx(7.0)
+
+
+async def paced_all(
+    pacer: Pacer, c: FrozenClock, n: int, answer: Any
+) -> tuple[list[float], list[float]]:
+    """`n` concurrent requests through `pacer`, each answered by awaiting `answer()`:
+    the fake-clock times at which each started and was answered."""
+    started: list[float] = []
+    answered: list[float] = []
+
+    async def one() -> None:
+        async with pacer:
+            started.append(c.monotonic())
+            await answer()
+            answered.append(c.monotonic())
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(n):
+            tg.start_soon(one)
+    return started, answered
+
+
+@pytest.mark.anyio
+async def test_the_pacer_counts_requests_until_their_answer() -> None:
+    """Ten slots of 10/s are taken by requests still in flight: the eleventh waits for an
+    answer, without fake time passing; then for that answer's window."""
+    c = clock()
+    pacer = Pacer(RateLimit(requests=10, per_seconds=1), c)
+    gate = anyio.Event()
+
+    async def slow_answer() -> None:
+        await gate.wait()  # real I/O: no fake time passes
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(paced_all, pacer, c, 10, slow_answer)
+        await anyio.wait_all_tasks_blocked()
+        late: list[float] = []
+
+        async def eleventh() -> None:
+            async with pacer:
+                late.append(c.monotonic())
+
+        tg.start_soon(eleventh)
+        await anyio.wait_all_tasks_blocked()
+        assert late == [] and c.monotonic() == 0.0  # waiting on answers, not sleeping
+        c.advance(0.5)
+        gate.set()
+    assert late == [pytest.approx(0.5 + 1.0 + PACER_MARGIN_S)]  # a window after the answers
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(
+    requests=st.integers(min_value=1, max_value=12),
+    latencies=st.lists(st.floats(min_value=0, max_value=0.5), min_size=1, max_size=40),
+)
+def test_paced_requests_never_crowd_a_window_whatever_their_latency(
+    requests: int, latencies: list[float]
+) -> None:
+    """A request reaches the server some time between its start and its answer; the
+    answers of any `requests + 1` requests never fit in one window."""
+    c = clock()
+    pacer = Pacer(RateLimit(requests=requests, per_seconds=1), c)
+    it = iter(latencies)
+
+    async def answer() -> None:
+        await c.sleep(next(it, 0.0))
+
+    started, answered = anyio.run(paced_all, pacer, c, len(latencies), answer)
+    times = sorted(zip(started, answered, strict=True), key=lambda p: p[0])
+    for i in range(len(times) - requests):  # the i-th answer, the (i + requests)-th start
+        assert times[i + requests][0] >= sorted(answered)[i] + 1.0 - 1e-9
 
 
 @pytest.mark.anyio
