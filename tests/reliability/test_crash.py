@@ -30,6 +30,13 @@ from tests.reliability.harness import (
 from tests.test_sync_records import valid
 
 Arm = Callable[[GatedStack], Any]
+WRITES = {"create_contact", "update_contact", "update_batch_contacts", "create_event",
+          "add_contact_to_list", "create_list", "import_contacts", "create_attribute"}  # fmt: skip
+
+
+def writes(counts: dict[str, int]) -> dict[str, int]:
+    """Brevo write calls by tool."""
+    return {k: v for k, v in counts.items() if k in WRITES}
 
 
 def completed_orders(stack: GatedStack) -> set[int]:
@@ -90,7 +97,7 @@ PARAMS = ["fetch", "upsert", "event", "cursor"]
 def test_sigkill_at_each_step_then_rerun_equals_a_clean_run(
     step: str, tmp_path: Path, clean_state: dict[str, Any]
 ) -> None:
-    """Scenario: crash-{step} | Fault: SIGKILL of `agents run` at {step}, then a rerun | Outcome: Brevo equals a clean run; each order_completed sent once; cursor committed by the rerun only."""
+    """Scenario: crash-{step} | Fault: SIGKILL of `agents run` at {step}, then a rerun | Outcome: Brevo equals a clean run; each order_completed sent once; cursor committed by the rerun only; a third run writes nothing."""
     with new_stack() as stack:
         gate = STEPS[step](stack)
         proc = start_run(stack, tmp_path)
@@ -104,8 +111,10 @@ def test_sigkill_at_each_step_then_rerun_equals_a_clean_run(
         assert set(counts.values()) == {1}
         assert set(counts) == completed_orders(stack)
         assert canonical(stack.brevo.snapshot()) == clean_state
-        again = finish(start_run(stack, tmp_path))  # and a third run changes nothing
+        before = writes(stack.brevo.call_counts())
+        again = finish(start_run(stack, tmp_path))  # and a third run writes nothing (ref-1)
         assert again["_exit"] == 0 and canonical(stack.brevo.snapshot()) == clean_state
+        assert writes(stack.brevo.call_counts()) == before
         assert sum(events_by_order(stack).values()) == len(completed_orders(stack))
 
 
