@@ -33,19 +33,26 @@ from runtime.tools.sync import SyncTool
 from sandbox.brevo import BrevoSandbox
 from sandbox.crm import CrmSandbox
 from sandbox.server import ServedApp
-from tests.test_sync_records import SINCE, World, check_contacts, make_attributes, summary_of
+from tests.test_sync_records import (
+    SINCE,
+    World,
+    check_contacts,
+    make_attributes,
+    summary_of,
+    valid,
+)
 
 pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def documented_plan(agent: str) -> dict[str, Any]:
-    """The JSON plan in an agent file's body."""
+def documented_plan(agent: str, index: int = 0) -> dict[str, Any]:
+    """The `index`-th JSON plan in an agent file's body."""
     body = load_agent(ROOT / "agents" / agent).system_prompt
-    match = re.search(r"```json\n(.*?)```", body, re.S)
-    assert match, f"no plan in {agent}"
-    plan: dict[str, Any] = json.loads(match.group(1))
+    found = re.findall(r"```json\n(.*?)```", body, re.S)
+    assert len(found) > index, f"no plan {index} in {agent}"
+    plan: dict[str, Any] = json.loads(found[index])
     return plan
 
 
@@ -152,3 +159,31 @@ async def test_the_flagship_plan_runs_as_documented(tmp_path: Path) -> None:
         check_contacts(world, world.expected())
         assert summary["created"] == len(world.expected()) and summary["failed"] == 0
         assert summary["then"]["list 'Welcome Series'"]["added"] == len(world.expected())
+
+
+async def test_the_flagship_orders_plan_sends_one_event_per_completed_order(
+    tmp_path: Path,
+) -> None:
+    """The documented orders plan: one order_completed per completed order (status and
+    date_completed_gmt), none again on the next run, contacts for guest checkouts."""
+    plan = documented_plan("woocommerce-brevo-sync.md", 1)
+    plan["filter"][0]["if_no_cursor"] = "2000-01-01T00:00:00"
+    plan["sink"]["rate_limit"] = "1000/s"
+    with World(tmp_path, customers=40, orders=90) as world:
+        completed = {
+            o["id"] for o in world.woo.store.all("orders")
+            if o["status"] == "completed" and o["date_completed_gmt"]
+            and valid((o["billing"]["email"] or "").strip().lower())
+        }  # fmt: skip
+        async with world.bench() as bench:
+            first = summary_of(await bench.sync("run-1").call(plan))
+            assert bench.stage.commit(bench.store, "woo", "run-1", bench.clock.now()) == []
+            second = summary_of(await bench.sync("run-2").call(plan))
+        sent = [e["event_properties"]["order_id"] for e in world.brevo.events()]
+        assert completed and sorted(sent) == sorted(completed)
+        assert first["then"]["event 'order_completed'"] == {"sent": len(completed)}
+        assert second["then"]["event 'order_completed'"].get("sent", 0) == 0
+        emails = {c["email"] for c in world.brevo.contacts()}
+        for oid in completed:
+            order = world.woo.get("orders", oid)
+            assert order is not None and order["billing"]["email"].strip().lower() in emails
