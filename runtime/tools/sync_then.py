@@ -6,6 +6,8 @@
   a record the lookup says is new is marked 'pending' in the ledger (event "list:NAME")
   before it is written and 'sent' once it is in the list, so a record created by a run
   that crashed before the list call is found 'existing' by the next run and still added.
+  This needs the sink's `lookup`: without one nothing is known to be new before it is
+  written, and a crash between the creation and the list call still loses the addition.
 - `event`: sent at most once per (source, record id, event) ever, through the store's
   event ledger: marked 'pending' before the call and 'sent' after it; a call the
   destination refused is marked 'failed' and tried again by a later run. One left
