@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from runtime.clock import Clock
 from runtime.store import RunStore
 from runtime.tools import ToolResult
+from runtime.tools.sync_transforms import parse_time
 
 STREAM = {"type": "string", "pattern": "^[a-z0-9_.-]{1,64}$", "description": "e.g. customers"}
 FUTURE_SLACK = timedelta(minutes=5)
@@ -89,7 +90,7 @@ class SetCursorTool:
         stream, value = str(arguments.get("stream", "")), str(arguments.get("cursor", ""))
         if not stream or not value:
             return ToolResult("Both 'stream' and 'cursor' are required.", is_error=True)
-        when = _parse_time(value)
+        when = parse_time(value)
         if when is not None and when > self._clock.now() + FUTURE_SLACK:
             return ToolResult(
                 f"Cursor '{value}' is in the future (now is {self._clock.now():%Y-%m-%dT%H:%M:%S}"
@@ -99,11 +100,3 @@ class SetCursorTool:
         expected = self._stage.staged.get(stream, (self._store.cursor(self._agent, stream), ""))[0]
         self._stage.staged[stream] = (expected, value)
         return ToolResult(json.dumps({"stream": stream, "staged": value, "committed": False}))
-
-
-def _parse_time(value: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

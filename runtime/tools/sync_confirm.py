@@ -25,6 +25,7 @@ from runtime.store import RunStore
 from runtime.tools.sync_plan import EventStep
 from runtime.tools.sync_sink import SinkError
 from runtime.tools.sync_template import fill
+from runtime.tools.sync_transforms import parse_time
 
 Call = Callable[[str, dict[str, Any]], Awaitable[tuple[Any, str | None]]]
 MARGIN = timedelta(hours=1)  # clock skew between us and the destination
@@ -60,7 +61,7 @@ class Confirmer:
 
     async def _list(self) -> set[str]:
         oldest = self._store.ledger_pending_since(self._source, self._step.event)
-        since = _parse(oldest) if oldest else self._clock.now()
+        since = parse_time(oldest) or self._clock.now()
         variables = {
             "event": self._step.event,
             "since": _rfc3339(since - MARGIN),
@@ -81,11 +82,6 @@ class Confirmer:
             if len(rows) < self._plan.page_size:
                 return found
         raise SinkError(f"more than {MAX_PAGES} pages of events to look through")
-
-
-def _parse(text: str) -> datetime:
-    when = datetime.fromisoformat(text)
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _rfc3339(when: datetime) -> str:

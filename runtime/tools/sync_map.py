@@ -236,8 +236,7 @@ class Mapper:
             return False
         when = parse_time(self._get("cursor.field", source))
         record_id = _text(self._get("source.id", source))
-        self.window.note(record_id, when, source)
-        return self.window.known(record_id, when, source)
+        return self.window.note(record_id, when, source)
 
     def _map(self, source: dict[str, Any], notes: list[str]) -> dict[str, Any]:
         record: dict[str, Any] = {}

@@ -80,6 +80,7 @@ class SyncRun:
         self.report.then = self.then.counts
         self._deferred: list[Mapped] = []
         self._newest: Any = None
+        self._newest_key: tuple[int, Any] = (0, "")
         self._source_now: datetime | None = None  # the first page's Date header
         self._started = False  # True once anything may have been written
 
@@ -234,13 +235,13 @@ class SyncRun:
             self.report.error(error)
 
     def _candidate(self, value: Any) -> None:
-        if value is not None and (
-            self._newest is None or order_key(value) > order_key(self._newest)
-        ):
-            self._newest = value
-        when = parse_time(value)
-        if when is not None:
-            self._window.advance(min(when, self._now()))
+        if value is None:
+            return
+        key = order_key(value)  # parsed once: this runs for every record written
+        if self._newest is None or key > self._newest_key:
+            self._newest, self._newest_key = value, key
+        if key[0] == 1:  # a time
+            self._window.advance(min(key[1], self._now()))
 
     def _stage_cursor(self) -> None:
         plan, r = self.plan, self.report

@@ -62,6 +62,7 @@ class ListTarget:
         self.errors: list[str] = []
         self.label = f"list '{step.add_to_list}'"
         self.ledger_event = f"list:{step.add_to_list}"
+        self.interrupted = False  # an earlier run left records 'pending' for this list
 
     async def resolve(self) -> str | None:
         """Find the list by name (read-only); a problem text when it cannot be used."""
@@ -168,6 +169,8 @@ class ThenSteps:
         """Find the lists by name before anything is written; problems by field path."""
         out = []
         for i, target in self.lists:
+            since = self._store.ledger_pending_since(self._source, target.ledger_event)
+            target.interrupted = since is not None  # else no page needs to ask the ledger
             if target.add is None:
                 out.append(f"then[{i}]: no add-to-list tool in this session; give 'add_tool'")
             elif (problem := await target.resolve()) is not None:
@@ -220,6 +223,8 @@ class ThenSteps:
 
     def _created_earlier(self, target: ListTarget, items: list[Mapped]) -> set[str]:
         """Records found existing now that an earlier run created and never listed."""
+        if not target.interrupted:
+            return set()
         ids = [i.record_id for i in items if i.record_id is not None and i.outcome in SYNCED
                and i.outcome != "created"]  # fmt: skip
         found = self._store.ledger_entries(self._source, target.ledger_event, ids)

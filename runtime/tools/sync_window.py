@@ -12,8 +12,8 @@ event ledger absorb a re-read).
 
     window = Window(cursor="2026-05-01T10:00:00", overlap=60, marks=store.cursor_marks(...))
     window.outside(record_id, when)                  # the `after: cursor` filter
-    window.known(record_id, when, source)            # this version synced before: skip
-    window.note(record_id, when, source)             # each record past the filters
+    known = window.note(record_id, when, source)     # each record past the filters;
+                                                     # known: this version synced, skip
     window.advance(when_synced)                      # each record written
     marks = window.marks_at(new_cursor)              # committed with the cursor
 """
@@ -68,21 +68,22 @@ class Window:
             return False
         return when < cursor - self._overlap or record_id is None
 
-    def known(self, record_id: str | None, when: datetime | None, source: Any) -> bool:
-        """Whether this very version of the record was synced by the committed run."""
-        cursor = self._cursor
-        if cursor is None or when is None or record_id not in self._marks:
-            return False
-        near = cursor - self._overlap <= when <= cursor
-        return near and self._marks[record_id] == fingerprint(source)
-
-    def note(self, record_id: str | None, when: datetime | None, source: Any) -> None:
-        """Remember a record that went past the filters, if it can be in the next window."""
-        floor = self._floor
+    def note(self, record_id: str | None, when: datetime | None, source: Any) -> bool:
+        """Remember a record that went past the filters, if it can be in the next window;
+        whether this very version was synced by the committed run (skip it, then)."""
+        cursor, floor = self._cursor, self._floor
         if record_id is None or when is None:
-            return
-        if floor is None or when >= floor - self._overlap:
-            self._seen[record_id] = (when, fingerprint(source))
+            return False
+        near = False
+        if cursor is not None and record_id in self._marks:
+            near = cursor - self._overlap <= when <= cursor
+        keep = floor is None or when >= floor - self._overlap
+        if not (near or keep):
+            return False
+        mark = fingerprint(source)  # hashed once, for both uses
+        if keep:
+            self._seen[record_id] = (when, mark)
+        return near and self._marks[record_id] == mark
 
     def advance(self, synced: datetime) -> None:
         """A record was synced at `synced` (clamped as the cursor will be)."""
