@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from runtime.store import RunStore
+from tests.reliability.harness import completed_orders
+from tests.reliability.harness import orders_plan as reliability_orders_plan
 from tests.test_sync_records import World, summary_of, valid
 
 pytestmark = pytest.mark.anyio
@@ -17,41 +19,17 @@ EVENT = "order_completed"
 
 
 def orders_plan() -> dict[str, Any]:
-    """Orders -> a contact per billing email, then order_completed for completed ones."""
-    return {
-        "source": {
-            "source": "woocommerce",
-            "path": "wc/v3/orders",
-            "params": {"per_page": 50, "orderby": "id", "order": "asc", "dates_are_gmt": True},
-        },
-        "map": {"email": {"from": "billing.email", "transform": ["trim", "lower"]}},
-        "dedupe": {"key": None},  # one record per order, not per email
-        "sink": {
-            "tool": "brevo_contacts__create_contact",
-            "arguments": {"email": "$record.email", "updateEnabled": True},
-        },
-        "then": [
-            {
-                "event": EVENT,
-                "tool": "brevo_events__create_event",
-                "arguments": {
-                    "event_name": EVENT,
-                    "identifiers": {"email_id": "$record.email"},
-                    "event_properties": {"order_id": "$source.id", "total": "$source.total"},
-                },
-                "when": "status == 'completed'",
-            }
-        ],
-    }
+    """The reliability suite's orders plan without its cursor and `confirm`: every order
+    is read each time, and a crash's 'pending' is never resent."""
+    plan = reliability_orders_plan()
+    del plan["filter"], plan["cursor"], plan["then"][0]["confirm"]
+    plan["then"][0]["arguments"]["event_properties"]["total"] = "$source.total"
+    return plan
 
 
 def completed(world: World) -> set[int]:
     """Completed orders with a usable billing email, from the store itself."""
-    return {
-        o["id"]
-        for o in world.woo.store.all("orders")
-        if o["status"] == "completed" and valid((o["billing"]["email"] or "").strip().lower())
-    }
+    return completed_orders(world.woo)
 
 
 def sent_orders(world: World) -> list[int]:

@@ -29,7 +29,9 @@ from sandbox.claude import user_text as latest_user_text
 from sandbox.claude_bulk import bulk_plan, window_start
 from sandbox.claude_scripts import ATTRIBUTES, Flow, ScriptBase
 from sandbox.server import ServedApp
+from sandbox.woocommerce import WooCommerceSandbox
 from tests.stack import Stack
+from tests.test_sync_records import valid
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT = str(Path(__file__).parent / "agents" / "crash-sync.md")
@@ -149,6 +151,15 @@ class GatedStack(Stack):
         for gate in (self.woo_gate, self.brevo_gate, self.claude_gate):
             self._exit.callback(gate.release.set)  # never leave a server thread waiting
         return self
+
+
+def completed_orders(woo: WooCommerceSandbox) -> set[int]:
+    """Completed orders with a usable billing email, from the store itself."""
+    return {
+        o["id"]
+        for o in woo.store.all("orders")
+        if o["status"] == "completed" and valid((o["billing"]["email"] or "").strip().lower())
+    }
 
 
 def orders_plan() -> dict[str, Any]:

@@ -20,6 +20,7 @@ from tests.reliability.harness import (
     FreshScripts,
     GatedStack,
     canonical,
+    completed_orders,
     events_by_order,
     finish,
     kill_when_held,
@@ -27,7 +28,6 @@ from tests.reliability.harness import (
     start_run,
     tool_call,
 )
-from tests.test_sync_records import valid
 
 Arm = Callable[[GatedStack], Any]
 WRITES = {"create_contact", "update_contact", "update_batch_contacts", "create_event",
@@ -37,15 +37,6 @@ WRITES = {"create_contact", "update_contact", "update_batch_contacts", "create_e
 def writes(counts: dict[str, int]) -> dict[str, int]:
     """Brevo write calls by tool."""
     return {k: v for k, v in counts.items() if k in WRITES}
-
-
-def completed_orders(stack: GatedStack) -> set[int]:
-    """Completed orders, from the store itself."""
-    return {
-        o["id"]
-        for o in stack.woo.store.all("orders")
-        if o["status"] == "completed" and valid((o["billing"]["email"] or "").strip().lower())
-    }
 
 
 def new_stack() -> GatedStack:
@@ -109,13 +100,13 @@ def test_sigkill_at_each_step_then_rerun_equals_a_clean_run(
         assert rerun["_exit"] == 0 and rerun["cursor_committed"] is True, rerun["_stderr"]
         counts = events_by_order(stack)
         assert set(counts.values()) == {1}
-        assert set(counts) == completed_orders(stack)
+        assert set(counts) == completed_orders(stack.woo)
         assert canonical(stack.brevo.snapshot()) == clean_state
         before = writes(stack.brevo.call_counts())
         again = finish(start_run(stack, tmp_path))  # and a third run writes nothing (ref-1)
         assert again["_exit"] == 0 and canonical(stack.brevo.snapshot()) == clean_state
         assert writes(stack.brevo.call_counts()) == before
-        assert sum(events_by_order(stack).values()) == len(completed_orders(stack))
+        assert sum(events_by_order(stack).values()) == len(completed_orders(stack.woo))
 
 
 def test_sigkill_after_an_event_never_sends_it_twice(tmp_path: Path) -> None:
@@ -124,15 +115,15 @@ def test_sigkill_after_an_event_never_sends_it_twice(tmp_path: Path) -> None:
         gate = arm_event(stack)
         kill_when_held(start_run(stack, tmp_path), gate)
         store = RunStore(tmp_path / "agents.db")
-        pending = {o for o in completed_orders(stack)
+        pending = {o for o in completed_orders(stack.woo)
                    if store.ledger_status("woocommerce", str(o), "order_completed") == "pending"}  # fmt: skip
         assert pending  # the held event at least
         rerun = finish(start_run(stack, tmp_path))
         assert rerun["_exit"] == 0 and rerun["cursor_committed"] is True, rerun["_stderr"]
         counts = events_by_order(stack)
-        assert set(counts.values()) == {1} and set(counts) == completed_orders(stack)
+        assert set(counts.values()) == {1} and set(counts) == completed_orders(stack.woo)
         statuses = {store.ledger_status("woocommerce", str(o), "order_completed")
-                    for o in completed_orders(stack)}  # fmt: skip
+                    for o in completed_orders(stack.woo)}  # fmt: skip
         store.close()
         assert statuses == {"sent"}
         orders_summary = stack.claude_script.scripts[-1].summaries[-1]  # type: ignore[attr-defined]

@@ -30,8 +30,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 from runtime.store import RunStore
 from runtime.tools import Tool, ToolResult, WrappedTool
 from sandbox.claude_bulk import bulk_plan
-from tests.reliability.harness import EVENT, orders_plan
-from tests.test_sync_records import SINCE, World, make_attributes, members, valid
+from tests.reliability.harness import EVENT, completed_orders, orders_plan
+from tests.test_sync_records import SINCE, World, make_attributes, members
 
 NAMES = st.sampled_from(["Ada", "Bo", "Cy", "Di", "Ed"])
 CUSTOMERS, ORDERS = 30, 40
@@ -213,19 +213,13 @@ class SyncMachine(RuleBasedStateMachine):
         store = RunStore(self.world.db)
         try:
             return sum(store.ledger_status("woocommerce", str(o), EVENT) != "sent"
-                       for o in self._completed())  # fmt: skip
+                       for o in completed_orders(self.world.woo))  # fmt: skip
         finally:
             store.close()
 
     def _new_customers(self) -> int:
         in_brevo = {c["email"] for c in self.world.brevo.contacts()}
         return len(set(self.world.expected()) - in_brevo)
-
-    def _completed(self) -> set[int]:
-        return {
-            o["id"] for o in self.world.woo.store.all("orders")
-            if o["status"] == "completed" and valid((o["billing"]["email"] or "").strip().lower())
-        }  # fmt: skip
 
     def _brevo_equals_the_model(self) -> None:
         contacts = {c["email"]: c["attributes"] for c in self.world.brevo.contacts()}
@@ -234,7 +228,7 @@ class SyncMachine(RuleBasedStateMachine):
         assert self.owed <= members(self.world, LIST)
         sent = [int(e["event_properties"]["order_id"]) for e in self.world.brevo.events()
                 if e["event_name"] == EVENT]  # fmt: skip
-        completed = self._completed()
+        completed = completed_orders(self.world.woo)
         assert sorted(sent) == sorted(completed)  # each exactly once, none lost
         store = RunStore(self.world.db)
         try:
