@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from runtime.cli_chat import build_chat
-from runtime.cli_ops import build_runs, build_serve
+from runtime.cli_ops import build_runs, build_serve, mcp_option
 from runtime.cli_sandbox import build_sandbox
 
 Handler = Callable[[argparse.Namespace], int]
@@ -60,15 +60,6 @@ def _version() -> str:
     return f"agents {__version__}"
 
 
-def _mcp_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--mcp-config",
-        default=os.environ.get("AGENTS_MCP_CONFIG", "mcp.json"),
-        metavar="PATH",
-        help="MCP servers file (default: ./mcp.json, or $AGENTS_MCP_CONFIG)",
-    )
-
-
 def _db_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--db",
@@ -81,7 +72,7 @@ def _db_option(p: argparse.ArgumentParser) -> None:
 def _build_check(p: argparse.ArgumentParser) -> None:
     p.epilog = "Exit 0 when every file is valid, 1 otherwise. Missing ${VAR}s are errors."
     p.add_argument("agents", nargs="+", metavar="AGENT", help="agent files or names")
-    _mcp_option(p)
+    mcp_option(p)
     p.set_defaults(handler=_cmd_check)
 
 
@@ -95,7 +86,7 @@ def _build_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--transcript", metavar="PATH", help="where to write the run's transcript")
     p.add_argument("-m", "--model", default=os.environ.get("AGENTS_MODEL"), help="override model")
-    _mcp_option(p)
+    mcp_option(p)
     _db_option(p)
     p.set_defaults(handler=_cmd_run)
 

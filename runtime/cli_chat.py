@@ -40,7 +40,7 @@ def build_chat(p: argparse.ArgumentParser) -> None:
     p.add_argument("agent", metavar="AGENT", help="agent file or name")
     p.add_argument("-m", "--model", default=os.environ.get("AGENTS_MODEL"), help="override model")
     p.add_argument("--transcript", metavar="PATH", help="where to write the chat's transcript")
-    cli._mcp_option(p)
+    cli.mcp_option(p)
     cli._db_option(p)
     p.set_defaults(handler=_cmd_chat)
 

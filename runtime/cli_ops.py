@@ -48,7 +48,7 @@ def build_serve(p: argparse.ArgumentParser) -> None:
         help="port (default: 8787, or $AGENTS_PORT; 0 picks a free one)",
     )
     _tuning_options(p)
-    _mcp_option(p)
+    mcp_option(p)
     _db_option(p)
     p.set_defaults(handler=_cmd_serve)
 
@@ -163,7 +163,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _mcp_option(p: argparse.ArgumentParser) -> None:
+def mcp_option(p: argparse.ArgumentParser) -> None:
+    """The --mcp-config option every command that connects to MCP servers takes."""
     p.add_argument(
         "--mcp-config",
         default=os.environ.get("AGENTS_MCP_CONFIG", "mcp.json"),

@@ -43,14 +43,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
     """One run as JSON for lists: no prompt, no final text."""
     summary = record.summary
     return {
-        "id": record.id,
-        "agent": record.agent,
-        "trigger": record.trigger,
-        "status": record.status,
-        "stop_reason": record.stop_reason,
-        "started_at": record.started_at,
-        "ended_at": record.ended_at,
-        "transcript_path": record.transcript_path,
+        **_head(record),
         **{k: summary[k] for k in BRIEF_KEYS if k in summary},
         "errors": len(summary.get("errors") or []),
     }
@@ -58,6 +51,15 @@ def run_row(record: RunRecord) -> dict[str, Any]:
 
 def run_detail(record: RunRecord) -> dict[str, Any]:
     """One run as JSON, in full (the local history: the same trust as the database)."""
+    return {
+        **_head(record),
+        "prompt": record.prompt,
+        "summary": record.summary,
+    }
+
+
+def _head(record: RunRecord) -> dict[str, Any]:
+    """The fields every view of a run starts with."""
     return {
         "id": record.id,
         "agent": record.agent,
@@ -67,8 +69,6 @@ def run_detail(record: RunRecord) -> dict[str, Any]:
         "started_at": record.started_at,
         "ended_at": record.ended_at,
         "transcript_path": record.transcript_path,
-        "prompt": record.prompt,
-        "summary": record.summary,
     }
 
 
