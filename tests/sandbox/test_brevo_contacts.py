@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from sandbox.brevo import BrevoSandbox
@@ -11,23 +9,6 @@ from sandbox.server import ServedApp
 from tests.sandbox.brevo_support import FakeClock, error, mcp_client, ok
 
 DUPLICATE_EMAIL = "Unable to create contact, email is already associated with another Contact"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def sandbox(clock: FakeClock) -> Iterator[BrevoSandbox]:
-    with BrevoSandbox(clock=clock) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def served(sandbox: BrevoSandbox) -> Iterator[ServedApp]:
-    with ServedApp(sandbox.app) as served:
-        yield served
 
 
 def test_fresh_account(sandbox: BrevoSandbox) -> None:

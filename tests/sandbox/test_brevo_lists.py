@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from sandbox.brevo import BrevoSandbox
 from sandbox.server import ServedApp
-from tests.sandbox.brevo_support import FakeClock, error, mcp_client, ok, text
-
-
-@pytest.fixture
-def sandbox() -> Iterator[BrevoSandbox]:
-    with BrevoSandbox(clock=FakeClock()) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def served(sandbox: BrevoSandbox) -> Iterator[ServedApp]:
-    with ServedApp(sandbox.app) as served:
-        yield served
+from tests.sandbox.brevo_support import error, mcp_client, ok, text
 
 
 @pytest.mark.anyio

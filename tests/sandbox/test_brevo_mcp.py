@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from mcp import MCPError
@@ -39,23 +37,6 @@ MODULE_TOOLS = {
     ],
     "brevo_events": ["create_event", "get_events"],
 }
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def sandbox(clock: FakeClock) -> Iterator[BrevoSandbox]:
-    with BrevoSandbox(clock=clock) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def served(sandbox: BrevoSandbox) -> Iterator[ServedApp]:
-    with ServedApp(sandbox.app) as served:
-        yield served
 
 
 @pytest.mark.anyio

@@ -13,23 +13,6 @@ from tests.sandbox.brevo_support import FakeClock, mcp_client, ok
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def sandbox(clock: FakeClock) -> Iterator[BrevoSandbox]:
-    with BrevoSandbox(clock=clock) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def served(sandbox: BrevoSandbox) -> Iterator[ServedApp]:
-    with ServedApp(sandbox.app) as served:
-        yield served
-
-
-@pytest.fixture
 def rest(sandbox: BrevoSandbox, served: ServedApp) -> Iterator[httpx.Client]:
     headers = {"api-key": sandbox.api_key}
     with httpx.Client(base_url=served.url + "/v3", headers=headers) as client:
